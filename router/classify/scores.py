@@ -1,0 +1,30 @@
+"""The seam between conversation reading and difficulty scoring.
+
+A scorer turns the text a conversation puts before the model into three judgements. The gateway ships two:
+a transparent heuristic (router.classify.heuristic) and the learned router (router.classify.learned).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    """Difficulty judgements, each in 0..1."""
+
+    p_strong: float  # probability that the SLM's answer falls short and the LLM tier is needed
+    reasoning: float  # how much multi-step reasoning the request needs
+    knowledge: float  # how much broad world knowledge the model must hold
+
+
+class Scorer(Protocol):
+    """Anything that scores a prompt; must be pure, fast (well under 1 ms) and never raise on text."""
+
+    name: str
+
+    def score(self, prompt: str, context: str = "") -> Scores:
+        """Score `prompt` (the latest user turn) given `context` (system prompt and earlier turns,
+        with tool results and other bulky injected text already removed)."""
+        ...

@@ -1,0 +1,1 @@
+"""HTTP endpoints: thin, parse once, hand over to router.pipeline."""

@@ -1,0 +1,137 @@
+"""The OpenAI wire format as the gateway reads it: body reading with a size cap, JSON parsing, and the
+checks every request must pass before routing. Only the fields the gateway itself reads are checked;
+everything else is passed upstream untouched.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from router.errors import BadRequest, PayloadTooLarge
+
+ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def request_id(request: Request) -> str:
+    """The caller's x-request-id when it is a sane token, else a fresh one."""
+    given = request.headers.get("x-request-id")
+    rid = given if given is not None and _REQUEST_ID.match(given) else uuid.uuid4().hex
+    request.scope["router.request_id"] = rid
+    return rid
+
+
+async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    length = request.headers.get("content-length")
+    if length is not None:
+        if not length.isdigit():
+            raise BadRequest("invalid Content-Length header")
+        if int(length) > limit:
+            raise PayloadTooLarge(f"request body of {length} bytes exceeds the limit of {limit} bytes")
+        raw = await request.body()
+    else:
+        parts, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+            parts.append(chunk)
+        raw = b"".join(parts)
+    if not raw:
+        raise BadRequest("request body is empty; expected a JSON object")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object")
+    return body
+
+
+def _type_error(field: str, expected: str) -> BadRequest:
+    return BadRequest(f"'{field}' must be {expected}", param=field)
+
+
+def _optional(body: dict[str, Any], field: str, kind: type | tuple[type, ...], expected: str) -> None:
+    value = body.get(field)
+    if value is None:
+        return
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise _type_error(field, expected)
+
+
+def _positive_int(body: dict[str, Any], field: str) -> None:
+    value = body.get(field)
+    if value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _type_error(field, "an integer")
+    if value < 1:
+        raise BadRequest(f"'{field}' must be at least 1, got {value}", param=field)
+
+
+def _model(body: dict[str, Any]) -> None:
+    model = body.get("model")
+    if model is None:
+        raise BadRequest("'model' is required", param="model")
+    if not isinstance(model, str) or not model:
+        raise _type_error("model", "a non-empty string")
+
+
+def _common(body: dict[str, Any]) -> None:
+    _model(body)
+    _optional(body, "stream", bool, "a boolean")
+    _optional(body, "stream_options", dict, "an object")
+    _positive_int(body, "max_tokens")
+    _positive_int(body, "max_completion_tokens")
+    _positive_int(body, "n")
+    for field in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
+        _optional(body, field, (int, float), "a number")
+
+
+def check_chat(body: dict[str, Any]) -> None:
+    _common(body)
+    messages = body.get("messages")
+    if messages is None:
+        raise BadRequest("'messages' is required", param="messages")
+    if not isinstance(messages, list):
+        raise _type_error("messages", "an array of message objects")
+    if not messages:
+        raise BadRequest("'messages' must contain at least one message", param="messages")
+    for i, msg in enumerate(messages):
+        where = f"messages[{i}]"
+        if not isinstance(msg, dict):
+            raise _type_error(where, "an object")
+        role = msg.get("role")
+        if role not in ROLES:
+            raise BadRequest(f"'{where}.role' must be one of {', '.join(sorted(ROLES))}", param=f"{where}.role")
+        content = msg.get("content")
+        if content is None and role in ("system", "developer", "user"):
+            raise BadRequest(f"'{where}.content' is required", param=f"{where}.content")
+        if content is not None and not isinstance(content, (str, list)):
+            raise _type_error(f"{where}.content", "a string or an array of content parts")
+    _optional(body, "tools", list, "an array")
+    _optional(body, "response_format", dict, "an object")
+
+
+def check_completion(body: dict[str, Any]) -> None:
+    _common(body)
+    prompt = body.get("prompt")
+    if prompt is None:
+        raise BadRequest("'prompt' is required", param="prompt")
+    if not isinstance(prompt, (str, list)):
+        raise _type_error("prompt", "a string or an array")
+
+
+def check_embeddings(body: dict[str, Any]) -> None:
+    _model(body)
+    value = body.get("input")
+    if value is None:
+        raise BadRequest("'input' is required", param="input")
+    if not isinstance(value, (str, list)) or value == [] or value == "":
+        raise _type_error("input", "a non-empty string or array")

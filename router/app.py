@@ -1,0 +1,77 @@
+"""create_app(settings): the FastAPI application, wired in its lifespan. No module-level state."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from router import __version__
+from router.api.admin import admin
+from router.api.openai import api
+from router.errors import BadRequest, RouterError, error_response
+from router.gateway import Gateway
+from router.settings import Settings
+
+log = logging.getLogger("router")
+
+
+def _with_request_id(request: Request) -> dict[str, str]:
+    rid = request.scope.get("router.request_id")
+    return {"x-request-id": rid} if rid else {}
+
+
+async def _router_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RouterError)
+    return error_response(exc, _with_request_id(request))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    error = RouterError(f"{exc.detail} ({request.method} {request.url.path})")
+    error.status, error.type, error.code = exc.status_code, "invalid_request_error", None
+    return error_response(error, dict(exc.headers or {}))
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    return error_response(BadRequest(f"invalid request: {exc}"), _with_request_id(request))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return error_response(RouterError("internal error in the gateway"), _with_request_id(request))
+
+
+def create_app(settings: Settings | None = None, gateway: Gateway | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        gw = gateway or Gateway.build(settings)
+        app.state.gateway = gw
+        watcher = asyncio.create_task(gw.policies.watch(), name="policy-watch")
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            await gw.aclose()
+
+    app = FastAPI(title="router gateway", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.include_router(api)
+    app.include_router(admin)
+    app.add_exception_handler(RouterError, _router_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for uvicorn worker processes: settings arrive as ROUTER_* variables."""
+    return create_app(Settings.from_env())

@@ -1,0 +1,202 @@
+"""The `router` command: serve, policy validate|schema, explain, classify (and the learned router's tools).
+
+Every subcommand is a small function taking parsed arguments and returning an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from router.policy.loader import PolicyInvalid, load_policy
+from router.policy.schema import json_schema
+from router.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    base = Settings.from_env()
+    overrides: dict[str, Any] = {}
+    for name in ("host", "port", "workers", "redis_url"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    if getattr(args, "policy", None):
+        overrides["policy_path"] = Path(args.policy)
+    return Settings(**{**{f: getattr(base, f) for f in base.__dataclass_fields__}, **overrides})
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
+    import uvicorn
+
+    settings = _settings(args)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per upstream call is noise, and slow
+    try:
+        load_policy(settings.policy_path)
+    except PolicyInvalid as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    os.environ.update(settings.to_env())
+    uvicorn.run(
+        "router.app:create_app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers if settings.workers > 1 else None,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=30,
+    )
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    failed = False
+    for path in args.paths:
+        try:
+            load_policy(path)
+        except PolicyInvalid as exc:
+            failed = True
+            for issue in exc.issues:
+                print(issue, file=sys.stderr)
+        else:
+            print(f"{path}: ok")
+    return 1 if failed else 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(json_schema(), indent=2, sort_keys=True))
+    return 0
+
+
+def _planner(args: argparse.Namespace) -> Any:
+    from router.gateway import Gateway
+
+    return Gateway.build(_settings(args))
+
+
+def _context(gw: Any) -> Any:
+    from router.pipeline import Hints, RequestContext
+
+    return RequestContext("cli", Hints(), gw.policies.current)
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from router import pipeline
+    from router.errors import RouterError
+
+    if args.request:
+        body = json.loads(Path(args.request).read_text())
+    elif args.text:
+        body = {"model": args.route, "messages": [{"role": "user", "content": " ".join(args.text)}]}
+    else:
+        print("router explain: give TEXT or --request FILE.json", file=sys.stderr)
+        return 2
+    try:
+        gw = _planner(args)
+        print(json.dumps(pipeline.explain(gw, _context(gw), body), indent=2))
+    except PolicyInvalid as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except RouterError as exc:
+        print(f"router explain: {exc.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from router import pipeline
+    from router.errors import RouterError
+
+    try:
+        gw = _planner(args)
+    except PolicyInvalid as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    ctx = _context(gw)
+    out = sys.stdout
+    for number, line in enumerate(sys.stdin, 1):
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise ValueError("each line must be a JSON object")
+            body = dict(row) if "messages" in row else {"messages": [{"role": "user", "content": str(row.get("prompt", ""))}]}
+            body["model"] = args.route
+            classification, decision = pipeline.plan(gw, ctx, body)
+            result: dict[str, Any] = classification.as_dict() | {"tier": decision.tier, "model": decision.candidates[0], "reason": decision.reason}
+            if isinstance(row.get("id"), (str, int)):
+                result = {"id": row["id"]} | result
+        except (ValueError, RouterError) as exc:
+            message = exc.message if isinstance(exc, RouterError) else str(exc)
+            print(f"<stdin>:{number}: {message}", file=sys.stderr)
+            result = {"error": message}
+        out.write(json.dumps(result) + "\n")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="router", description="OpenAI-compatible model-router gateway")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the gateway")
+    serve.add_argument("--policy", help="policy file (default: $ROUTER_POLICY or the packaged default)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    serve.add_argument("--redis-url", dest="redis_url")
+    serve.set_defaults(func=cmd_serve)
+
+    policy = sub.add_parser("policy", help="policy file tools").add_subparsers(dest="policy_command", required=True)
+    validate = policy.add_parser("validate", help="check policy files: exit 1 with file:line: message per error")
+    validate.add_argument("paths", nargs="+")
+    validate.set_defaults(func=cmd_validate)
+    policy.add_parser("schema", help="print the JSON Schema of policy files").set_defaults(func=cmd_schema)
+
+    explain = sub.add_parser("explain", help="show the routing decision for a prompt or request, no model called")
+    explain.add_argument("text", nargs="*")
+    explain.add_argument("--request", help="a chat-completion request body (JSON file)")
+    explain.add_argument("--route", default="auto", help="the route for TEXT (default auto)")
+    explain.add_argument("--policy")
+    explain.set_defaults(func=cmd_explain)
+
+    classify = sub.add_parser("classify", help="JSONL in (prompt or chat request per line), JSONL judgements out")
+    classify.add_argument("--policy")
+    classify.add_argument("--route", default="auto")
+    classify.set_defaults(func=cmd_classify)
+
+    try:
+        from router.classify.commands import add_subcommands
+    except ImportError:
+        pass
+    else:
+        add_subcommands(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

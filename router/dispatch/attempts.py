@@ -1,0 +1,128 @@
+"""Try the decision's candidates in order until one answers.
+
+A failure moves to the next candidate (connect error, timeout, 5xx, 429, garbage) as long as nothing
+has reached the client. A stream is committed only once its first chunk is in hand; after that an
+upstream failure ends the stream with an OpenAI-style error event and a clean close, never a hang.
+A 400/413/422 from an upstream is the request's own fault and goes back to the caller at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from router.errors import BadRequest, RouterError, Unavailable, UpstreamError, UpstreamTimeout, sse_error_event
+from router.upstream.base import ByteStream, Reply, Target, Upstream, UpstreamStatus
+
+T = TypeVar("T")
+PickUpstream = Callable[[Target], Upstream]
+
+
+@dataclass(slots=True)
+class Attempted:
+    """What dispatch did, for headers, logs and metrics."""
+
+    target: Target | None = None
+    fallbacks: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class PlainOutcome:
+    target: Target
+    reply: Reply
+    attempted: Attempted
+
+
+@dataclass(slots=True)
+class StreamOutcome:
+    target: Target
+    first: bytes
+    stream: ByteStream
+    chunks: AsyncIterator[bytes]
+    attempted: Attempted
+
+
+async def _walk(targets: Sequence[Target], attempt: Callable[[Target], Awaitable[T]], attempted: Attempted) -> T:
+    if not targets:
+        raise Unavailable("no model is available for this route")
+    last: UpstreamError | None = None
+    for i, target in enumerate(targets):
+        attempted.target = target
+        attempted.fallbacks = i
+        try:
+            return await attempt(target)
+        except UpstreamStatus as exc:
+            if exc.client_fault:
+                raise BadRequest(exc.upstream_message) from None
+            last = exc
+        except UpstreamError as exc:
+            last = exc
+        attempted.errors.append(f"{target.name}: {last.message}")
+    assert last is not None
+    if len(targets) > 1:
+        summary = "; ".join(attempted.errors)
+        raise (UpstreamTimeout if isinstance(last, UpstreamTimeout) else UpstreamError)(f"every candidate failed: {summary}")
+    raise last
+
+
+async def dispatch_plain(targets: Sequence[Target], pick: PickUpstream, path: str, body: dict[str, Any]) -> PlainOutcome:
+    attempted = Attempted()
+
+    async def attempt(target: Target) -> Reply:
+        try:
+            async with asyncio.timeout(target.spec.timeouts.total):
+                return await pick(target).complete(target, path, body)
+        except TimeoutError:
+            raise UpstreamTimeout(f"model {target.name!r} exceeded its total timeout") from None
+
+    reply = await _walk(targets, attempt, attempted)
+    assert attempted.target is not None
+    return PlainOutcome(attempted.target, reply, attempted)
+
+
+async def dispatch_stream(targets: Sequence[Target], pick: PickUpstream, path: str, body: dict[str, Any]) -> StreamOutcome:
+    attempted = Attempted()
+
+    async def attempt(target: Target) -> StreamOutcome:
+        stream: ByteStream | None = None
+        try:
+            async with asyncio.timeout(target.spec.timeouts.first_token):
+                stream = await pick(target).open_stream(target, path, body)
+                chunks = aiter(stream)
+                first = await anext(chunks)
+            return StreamOutcome(target, first, stream, chunks, attempted)
+        except BaseException as exc:
+            if stream is not None:
+                await stream.aclose()
+            if isinstance(exc, TimeoutError):
+                raise UpstreamTimeout(f"model {target.name!r} sent no first chunk in time") from None
+            if isinstance(exc, StopAsyncIteration):
+                raise UpstreamError(f"model {target.name!r} closed the stream without data") from None
+            raise
+
+    return await _walk(targets, attempt, attempted)
+
+
+async def relay(outcome: StreamOutcome) -> AsyncIterator[bytes]:
+    """The committed stream, chunk by chunk; idle stalls and upstream failures end it with an error event."""
+    idle = outcome.target.spec.timeouts.idle
+    try:
+        yield outcome.first
+        while True:
+            try:
+                async with asyncio.timeout(idle):
+                    chunk = await anext(outcome.chunks)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                yield sse_error_event(UpstreamTimeout(f"model {outcome.target.name!r} stalled mid-stream"))
+                return
+            except RouterError as exc:
+                yield sse_error_event(exc)
+                return
+            yield chunk
+    finally:
+        await outcome.stream.aclose()

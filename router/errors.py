@@ -1,0 +1,116 @@
+"""The error tree, and the one place where an error becomes an OpenAI-shaped HTTP body.
+
+    RouterError                      every error a caller may see
+    ├── BadRequest (400)             malformed JSON, wrong types, invalid UTF-8, bad values
+    │   └── UnsupportedContent (400) a request no catalog model can take (e.g. images, no vision model)
+    ├── Unauthorized (401)
+    ├── NotFound (404)               unknown route, model or adapter: code model_not_found
+    ├── PayloadTooLarge (413)
+    ├── RateLimited (429)            carries Retry-After
+    ├── Unavailable (503)            shutting down, or no candidate left to try
+    └── UpstreamError (502)          an upstream refused, failed or answered garbage
+        └── UpstreamTimeout (504)
+
+Endpoints and the pipeline raise these; `error_response` is the single mapping to HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import orjson
+from starlette.responses import Response
+
+
+class RouterError(Exception):
+    """Base of every caller-visible error."""
+
+    status = 500
+    type = "internal_error"
+    code: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+        self.headers = dict(headers or {})
+
+
+class BadRequest(RouterError):
+    status = 400
+    type = "invalid_request_error"
+
+
+class UnsupportedContent(BadRequest):
+    code = "unsupported_content"
+
+
+class Unauthorized(RouterError):
+    status = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class NotFound(RouterError):
+    status = 404
+    type = "invalid_request_error"
+    code = "model_not_found"
+
+
+class PayloadTooLarge(RouterError):
+    status = 413
+    type = "invalid_request_error"
+    code = "request_too_large"
+
+
+class RateLimited(RouterError):
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+
+class Unavailable(RouterError):
+    status = 503
+    type = "service_unavailable"
+    code = "service_unavailable"
+
+
+class UpstreamError(RouterError):
+    status = 502
+    type = "upstream_error"
+    code = "bad_gateway"
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    code = "upstream_timeout"
+
+
+def error_body(message: str, type_: str, param: str | None, code: str | None) -> bytes:
+    """The OpenAI error document."""
+    return orjson.dumps({"error": {"message": message, "type": type_, "param": param, "code": code}})
+
+
+def error_response(exc: RouterError, extra_headers: Mapping[str, str] | None = None) -> Response:
+    """Map any RouterError to its HTTP response: the only such mapping in the gateway."""
+    headers = {**exc.headers, **(extra_headers or {})}
+    return Response(
+        error_body(exc.message, exc.type, exc.param, exc.code),
+        status_code=exc.status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def sse_error_event(exc: RouterError) -> bytes:
+    """An OpenAI-style error event for a stream that already started, followed by the end marker."""
+    return b"data: " + error_body(exc.message, exc.type, exc.param, exc.code) + b"\n\ndata: [DONE]\n\n"

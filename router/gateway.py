@@ -1,0 +1,72 @@
+"""The Gateway: everything a running process holds, built in the app's lifespan and passed explicitly.
+
+No module globals: tests build as many gateways as they like in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from router.classify.classifier import Classifier
+from router.classify.heuristic import HeuristicScorer
+from router.classify.scores import Scorer
+from router.classify.tokens import TokenCounter
+from router.policy.reload import PolicyHolder
+from router.settings import Settings
+from router.upstream.base import Target, Upstream
+from router.upstream.openai_compat import OpenAICompatUpstream, make_http_client
+
+log = logging.getLogger("router")
+
+
+def load_scorer(kind: str) -> Scorer:
+    """The learned scorer with its shipped weights; the heuristic one when asked, or if weights are absent."""
+    if kind == "learned":
+        try:
+            from router.classify.learned import LearnedScorer
+
+            return LearnedScorer.from_package()
+        except (ImportError, OSError, ValueError) as exc:
+            log.warning("learned scorer unavailable (%s); using the heuristic scorer", exc)
+    return HeuristicScorer()
+
+
+@dataclass(slots=True)
+class Gateway:
+    settings: Settings
+    policies: PolicyHolder
+    classifier: Classifier
+    fast: Upstream
+    slow: Upstream | None = None  # litellm, created on first use
+    draining: bool = False
+    scorers: dict[str, Scorer] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, settings: Settings) -> Gateway:
+        policies = PolicyHolder(settings.policy_path)
+        fast = OpenAICompatUpstream(make_http_client(settings.transport))
+        gateway = cls(settings, policies, Classifier(TokenCounter()), fast)
+        gateway.scorer(policies.current.spec.server.scorer)  # load weights at start, not on a request
+        return gateway
+
+    def scorer(self, kind: str) -> Scorer:
+        """The scorer a policy asks for, loaded once per process."""
+        scorer = self.scorers.get(kind)
+        if scorer is None:
+            scorer = self.scorers[kind] = load_scorer(kind)
+        return scorer
+
+    def upstream_for(self, target: Target) -> Upstream:
+        if target.spec.endpoint.fast_path:
+            return self.fast
+        if self.slow is None:
+            from router.upstream.litellm_adapter import LiteLLMUpstream
+
+            self.slow = LiteLLMUpstream()
+        return self.slow
+
+    async def aclose(self) -> None:
+        await self.fast.aclose()
+        if self.slow is not None:
+            await self.slow.aclose()

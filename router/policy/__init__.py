@@ -1,0 +1,1 @@
+"""Policy files: schema, loading with line-numbered errors, hot reload, and the pure routing decision."""

@@ -1,0 +1,141 @@
+"""Policy file format, version 1: the catalog of models, the routes clients name, tenants and server limits.
+
+The pydantic models here *are* the schema: `router policy schema` prints their JSON Schema and
+policies/schema.json is generated from them. Unknown keys are refused so that a typo in an ops edit is
+an error at load time, not a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Tier = Literal["slm", "llm"]
+Strategy = Literal["classify", "cascade", "fixed"]
+
+# litellm provider names that speak the OpenAI wire format: these go through the direct HTTP fast path.
+OPENAI_COMPATIBLE_PROVIDERS = frozenset(
+    {"openai", "openai_compatible", "openai-compatible", "vllm", "hosted_vllm", "llamacpp", "ollama_chat_openai", "lmstudio"}
+)
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Endpoint(_Strict):
+    """Where a model is served. Only policy files name endpoints; a request never can."""
+
+    provider: str = Field("openai", description="litellm provider name; openai-compatible servers use the fast path")
+    base_url: str | None = Field(None, description="API base URL, e.g. http://127.0.0.1:8000/v1")
+    model: str = Field(..., min_length=1, description="the upstream's own model id")
+    api_key: str = Field("", description="use ${ENV_VAR}: secrets live only in the environment")
+    api_version: str | None = Field(None, description="for providers that need one (Azure OpenAI)")
+    headers: dict[str, str] = Field(default_factory=dict, description="extra headers sent upstream")
+
+    @property
+    def fast_path(self) -> bool:
+        return self.provider.lower() in OPENAI_COMPATIBLE_PROVIDERS
+
+    @model_validator(mode="after")
+    def _base_url_for_fast_path(self) -> Endpoint:
+        if self.fast_path and not self.base_url:
+            raise ValueError(f"provider {self.provider!r} is OpenAI-compatible and needs endpoint.base_url")
+        if self.base_url and not self.base_url.startswith(("http://", "https://")):
+            raise ValueError("endpoint.base_url must start with http:// or https://")
+        return self
+
+
+class Price(_Strict):
+    input_per_mtok: float = Field(0.0, ge=0, description="USD per million prompt tokens")
+    output_per_mtok: float = Field(0.0, ge=0, description="USD per million completion tokens")
+
+
+class Timeouts(_Strict):
+    """Seconds. first_token bounds the wait for the response head or first stream chunk."""
+
+    connect: PositiveFloat = 5.0
+    first_token: PositiveFloat = 60.0
+    idle: PositiveFloat = 30.0
+    total: PositiveFloat = 600.0
+
+
+class Capabilities(_Strict):
+    tools: bool = True
+    json_mode: bool = True
+    vision: bool = False
+    logprobs: bool = True
+
+
+class ModelSpec(_Strict):
+    tier: Tier = "slm"
+    kind: Literal["chat", "embeddings"] = "chat"
+    endpoint: Endpoint
+    context_window: int = Field(8192, gt=0)
+    price: Price = Field(default_factory=Price)
+    capabilities: Capabilities = Field(default_factory=Capabilities)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+
+
+class RouteSpec(_Strict):
+    strategy: Strategy = "fixed"
+    tiers: dict[Tier, list[str]] = Field(default_factory=dict, description="catalog models per tier, in order")
+    models: list[str] = Field(default_factory=list, description="for strategy fixed: the models, in order")
+    threshold: float = Field(0.5, ge=0, le=1, description="LLM tier when p_strong >= threshold")
+    fallback: list[str] = Field(default_factory=list, description="tried after the chosen candidates fail")
+    allow_tier_hint: bool = Field(True, description="honour the x-router-tier request header")
+
+    @model_validator(mode="after")
+    def _has_models(self) -> RouteSpec:
+        if self.strategy == "fixed" and not self.models:
+            raise ValueError("strategy fixed needs a non-empty 'models' list")
+        if self.strategy in ("classify", "cascade") and not (self.tiers.get("slm") and self.tiers.get("llm")):
+            raise ValueError(f"strategy {self.strategy} needs tiers.slm and tiers.llm")
+        return self
+
+
+class Limits(_Strict):
+    requests_per_minute: int | None = Field(None, gt=0)
+    tokens_per_minute: int | None = Field(None, gt=0)
+    usd_per_day: float | None = Field(None, gt=0)
+    usd_per_month: float | None = Field(None, gt=0)
+
+
+class AdapterSpec(_Strict):
+    base: str = Field(..., description="the catalog model that carries the adapter")
+    adapter: str = Field(..., min_length=1, description="the adapter's module name on the base server")
+
+
+class TenantSpec(_Strict):
+    api_keys: list[str] = Field(default_factory=list, description='"${ENV_VAR}" or "sha256:<hex>"')
+    routes: list[str] = Field(default_factory=list, description="routes and models this tenant may name")
+    limits: Limits = Field(default_factory=Limits)
+    adapters: dict[str, AdapterSpec] = Field(default_factory=dict)
+
+
+class ServerSpec(_Strict):
+    max_body_bytes: int = Field(4 * 1024 * 1024, gt=0, description="larger request bodies get 413")
+    reload_interval_s: float = Field(0.5, gt=0, le=60, description="how often the policy file is checked")
+    scorer: Literal["learned", "heuristic"] = Field("learned", description="the classifier behind strategy classify")
+    expose_models: bool = Field(True, description="clients may name catalog models directly, as fixed routes")
+
+
+class PolicyFile(_Strict):
+    """A policy file, version 1."""
+
+    version: Literal[1]
+    models: dict[str, ModelSpec]
+    routes: dict[str, RouteSpec] = Field(default_factory=dict)
+    tenants: dict[str, TenantSpec] = Field(default_factory=dict)
+    server: ServerSpec = Field(default_factory=ServerSpec)
+
+
+def json_schema() -> dict[str, object]:
+    """The JSON Schema that editors use to autocomplete policy files."""
+    schema = PolicyFile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Router gateway policy (version 1)"
+    return schema

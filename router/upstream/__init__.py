@@ -1,0 +1,1 @@
+"""Speaking to model endpoints: OpenAI-compatible servers over HTTP, other providers through litellm."""

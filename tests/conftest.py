@@ -1,0 +1,52 @@
+"""Shared fixtures: real upstream model servers and a real gateway process for integration tests."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.procs import Gateway, Upstream, start_gateway, start_upstream, two_tier_policy
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
+@pytest.fixture(scope="session")
+def slm() -> Iterator[Upstream]:
+    up = start_upstream("slm")
+    yield up
+    up.stop()
+
+
+@pytest.fixture(scope="session")
+def llm() -> Iterator[Upstream]:
+    up = start_upstream("llm")
+    yield up
+    up.stop()
+
+
+@pytest.fixture(autouse=True)
+def _clean_upstreams(request: pytest.FixtureRequest) -> None:
+    for name in ("slm", "llm"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name).reset()
+
+
+@pytest.fixture(scope="module")
+def gateway(slm: Upstream, llm: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """One gateway per test module on the two-tier policy; tests that edit the policy restore it."""
+    gw = start_gateway(two_tier_policy(slm.base_url, llm.base_url), tmp_path_factory.mktemp("gw"))
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture
+def policy_text(slm: Upstream, llm: Upstream) -> str:
+    return two_tier_policy(slm.base_url, llm.base_url)
+
+
+@pytest.fixture
+def root() -> Path:
+    return Path(__file__).resolve().parents[1]

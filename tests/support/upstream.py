@@ -1,0 +1,216 @@
+"""A small OpenAI-compatible model server for tests: answers chat, completions, embeddings and models,
+streams, and on command delays, fails, stalls, drops connections or answers garbage. It records every
+request it receives so tests can check exactly what the gateway sent.
+
+Run: python -m tests.support.upstream --port 0 --name slm   (prints "READY <port>" when listening)
+Control: POST /_control {"mode": ..., ...}; GET /_received; POST /_reset.
+Modes: ok, status (status, retry_after), garbage, hang, stall_after (chunks before stalling),
+close_mid (chunks before dropping the connection), fail_rate (status on a share of requests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import random
+import sys
+import time
+from typing import Any
+
+from aiohttp import web
+
+
+class State:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.control: dict[str, Any] = {"mode": "ok"}
+        self.received: list[dict[str, Any]] = []
+        self.rng = random.Random(0)
+
+
+def _text(body: dict[str, Any]) -> str:
+    for msg in reversed(body.get("messages") or []):
+        if isinstance(msg, dict) and msg.get("role") == "user":
+            content = msg.get("content")
+            if isinstance(content, list):
+                return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+            return str(content)
+    prompt = body.get("prompt")
+    return prompt if isinstance(prompt, str) else json.dumps(prompt)
+
+
+def _words(state: State, body: dict[str, Any]) -> list[str]:
+    reply = state.control.get("reply")
+    text = reply if isinstance(reply, str) else f"[{state.name}] you said: {_text(body)[:60]}"
+    n = body.get("max_tokens") or body.get("max_completion_tokens") or 1000
+    return text.split(" ")[: int(n)]
+
+
+def _usage(body: dict[str, Any], words: list[str]) -> dict[str, int]:
+    prompt = max(1, len(json.dumps(body.get("messages") or body.get("prompt") or "")) // 4)
+    return {"prompt_tokens": prompt, "completion_tokens": len(words), "total_tokens": prompt + len(words)}
+
+
+def _logprobs(state: State, words: list[str]) -> dict[str, Any]:
+    value = float(state.control.get("logprob", -0.05))
+    return {"content": [{"token": w, "logprob": value, "bytes": list(w.encode()), "top_logprobs": []} for w in words]}
+
+
+async def _gate(state: State, request: web.Request) -> web.StreamResponse | None:
+    """Apply the failure modes that act before any answer."""
+    control = state.control
+    await asyncio.sleep(float(control.get("delay_ms", 0)) / 1000)
+    mode = control.get("mode", "ok")
+    if mode == "hang":
+        await asyncio.sleep(3600)
+    fail = mode == "status" or (mode == "fail_rate" and state.rng.random() < float(control.get("rate", 0.5)))
+    if fail:
+        status = int(control.get("status", 500))
+        headers = {"retry-after": str(control["retry_after"])} if "retry_after" in control else {}
+        return web.json_response({"error": {"message": f"{state.name} failing on purpose", "type": "server_error"}}, status=status, headers=headers)
+    if mode == "garbage":
+        return web.Response(body=b"<html>definitely not json", content_type="text/html")
+    return None
+
+
+async def chat(request: web.Request) -> web.StreamResponse:
+    state: State = request.app["state"]
+    raw = await request.read()
+    body = json.loads(raw)
+    state.received.append({"path": request.path, "body": body, "headers": dict(request.headers), "at": time.time()})
+    early = await _gate(state, request)
+    if early is not None:
+        return early
+    words = _words(state, body)
+    is_chat = request.path.endswith("chat/completions")
+    model = body.get("model")
+    finish = "length" if len(words) == (body.get("max_tokens") or -1) else state.control.get("finish_reason", "stop")
+    if not body.get("stream"):
+        text = " ".join(words)
+        choice: dict[str, Any] = {"index": 0, "finish_reason": finish}
+        if is_chat:
+            choice["message"] = {"role": "assistant", "content": text}
+            if body.get("logprobs"):
+                choice["logprobs"] = _logprobs(state, words)
+        else:
+            choice["text"] = text
+        n = int(body.get("n") or 1)
+        choices = [dict(choice, index=i) for i in range(n)]
+        return web.json_response(
+            {
+                "id": f"cmpl-{state.name}",
+                "object": "chat.completion" if is_chat else "text_completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": choices,
+                "usage": _usage(body, words),
+                "system_fingerprint": state.name,
+            }
+        )
+    return await _stream(state, request, body, words, is_chat, finish)
+
+
+async def _stream(
+    state: State, request: web.Request, body: dict[str, Any], words: list[str], is_chat: bool, finish: str
+) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+    await response.prepare(request)
+    interval = float(state.control.get("interval_ms", 0)) / 1000
+    mode = state.control.get("mode")
+    stop_after = int(state.control.get("chunks", 2))
+    for i, word in enumerate(words):
+        if mode in ("stall_after", "close_mid") and i == stop_after:
+            if mode == "stall_after":
+                await asyncio.sleep(3600)
+            request.transport.close()  # type: ignore[union-attr]
+            return response
+        piece = word if i == 0 else " " + word
+        delta: dict[str, Any] = {"content": piece} if is_chat else {}
+        if is_chat and i == 0:
+            delta["role"] = "assistant"
+        choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": None} if is_chat else {"index": 0, "text": piece, "finish_reason": None}
+        if is_chat and body.get("logprobs"):
+            choice["logprobs"] = _logprobs(state, [word])
+        chunk = {"id": f"cmpl-{state.name}", "object": "chat.completion.chunk", "created": 0, "model": body.get("model"), "choices": [choice]}
+        await response.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+        if interval:
+            await asyncio.sleep(interval)
+    last = {"index": 0, "delta": {}, "finish_reason": finish} if is_chat else {"index": 0, "text": "", "finish_reason": finish}
+    await response.write(b"data: " + json.dumps({"id": f"cmpl-{state.name}", "object": "chat.completion.chunk", "created": 0, "model": body.get("model"), "choices": [last]}).encode() + b"\n\n")
+    if (body.get("stream_options") or {}).get("include_usage"):
+        usage = {"id": f"cmpl-{state.name}", "object": "chat.completion.chunk", "created": 0, "model": body.get("model"), "choices": [], "usage": _usage(body, words)}
+        await response.write(b"data: " + json.dumps(usage).encode() + b"\n\n")
+    await response.write(b"data: [DONE]\n\n")
+    await response.write_eof()
+    return response
+
+
+async def embeddings(request: web.Request) -> web.StreamResponse:
+    state: State = request.app["state"]
+    body = await request.json()
+    state.received.append({"path": request.path, "body": body, "headers": dict(request.headers), "at": time.time()})
+    early = await _gate(state, request)
+    if early is not None:
+        return early
+    inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    data = []
+    for i, item in enumerate(inputs):
+        digest = hashlib.sha256(str(item).encode()).digest()
+        data.append({"object": "embedding", "index": i, "embedding": [b / 255 for b in digest[:8]]})
+    return web.json_response({"object": "list", "data": data, "model": body.get("model"), "usage": {"prompt_tokens": len(inputs), "total_tokens": len(inputs)}})
+
+
+async def models(request: web.Request) -> web.StreamResponse:
+    return web.json_response({"object": "list", "data": [{"id": "any", "object": "model"}]})
+
+
+async def control(request: web.Request) -> web.StreamResponse:
+    request.app["state"].control = await request.json()
+    return web.json_response({"ok": True})
+
+
+async def received(request: web.Request) -> web.StreamResponse:
+    return web.json_response(request.app["state"].received)
+
+
+async def reset(request: web.Request) -> web.StreamResponse:
+    state: State = request.app["state"]
+    state.received.clear()
+    state.control = {"mode": "ok"}
+    return web.json_response({"ok": True})
+
+
+def make_app(name: str) -> web.Application:
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app["state"] = State(name)
+    app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_post("/v1/completions", chat)
+    app.router.add_post("/v1/embeddings", embeddings)
+    app.router.add_get("/v1/models", models)
+    app.router.add_post("/_control", control)
+    app.router.add_get("/_received", received)
+    app.router.add_post("/_reset", reset)
+    return app
+
+
+async def _main(port: int, name: str) -> None:
+    runner = web.AppRunner(make_app(name), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    print(f"READY {bound}", flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--name", default="upstream")
+    args = parser.parse_args()
+    try:
+        asyncio.run(_main(args.port, args.name))
+    except KeyboardInterrupt:
+        sys.exit(0)

@@ -86,7 +86,8 @@ def _planner(args: argparse.Namespace) -> Any:
 
 
 def _context(gw: Any) -> Any:
-    from router.pipeline import Hints, RequestContext
+    from router.pipeline import RequestContext
+    from router.policy.decide import Hints
 
     return RequestContext("cli", Hints(), gw.policies.current)
 
@@ -133,7 +134,11 @@ def cmd_classify(args: argparse.Namespace) -> int:
             body = dict(row) if "messages" in row else {"messages": [{"role": "user", "content": str(row.get("prompt", ""))}]}
             body["model"] = args.route
             classification, decision = pipeline.plan(gw, ctx, body)
-            result: dict[str, Any] = classification.as_dict() | {"tier": decision.tier, "model": decision.candidates[0], "reason": decision.reason}
+            result: dict[str, Any] = classification.as_dict() | {
+                "tier": decision.tier,
+                "model": decision.candidates[0],
+                "reason": decision.reason,
+            }
             if isinstance(row.get("id"), (str, int)):
                 result = {"id": row["id"]} | result
         except (ValueError, RouterError) as exc:

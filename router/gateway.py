@@ -26,7 +26,8 @@ def load_scorer(kind: str) -> Scorer:
         try:
             from router.classify.learned import LearnedScorer
 
-            return LearnedScorer.from_package()
+            scorer: Scorer = LearnedScorer.from_package()
+            return scorer
         except (ImportError, OSError, ValueError) as exc:
             log.warning("learned scorer unavailable (%s); using the heuristic scorer", exc)
     return HeuristicScorer()

@@ -99,7 +99,14 @@ def _embedding_models(policy: Policy, name: Any) -> list[str]:
 
 async def embeddings(gw: Gateway, ctx: RequestContext, body: dict[str, Any]) -> Result:
     names = _embedding_models(ctx.policy, body.get("model"))
-    decision = Decision(str(body.get("model")), "fixed", ctx.policy.models[names[0]].tier, tuple(names), "embeddings", "embedding models of the catalog")
+    decision = Decision(
+        str(body.get("model")),
+        "fixed",
+        ctx.policy.models[names[0]].tier,
+        tuple(names),
+        "embeddings",
+        "embedding models of the catalog",
+    )
     outcome = await dispatch_plain(targets_for(ctx.policy, decision), gw.upstream_for, "embeddings", body)
     return Result(_headers(ctx, decision, outcome.attempted), outcome.reply.body, decision=decision)
 

@@ -40,7 +40,9 @@ async def policy(request: Request) -> dict[str, Any]:
         "reloads": gw.policies.reloads,
         "last_reload_error": None if error is None else {"message": error.message, "at": error.at},
         "routes": sorted(current.routes),
-        "models": {name: {"tier": m.tier, "kind": m.kind, "upstream_model": m.endpoint.model} for name, m in current.models.items()},
+        "models": {
+            name: {"tier": m.tier, "kind": m.kind, "upstream_model": m.endpoint.model} for name, m in current.models.items()
+        },
     }
 
 

@@ -36,7 +36,7 @@ class Policy:
 def compile_policy(spec: PolicyFile, *, source: str, digest: str) -> Policy:
     routes = dict(spec.routes)
     if spec.server.expose_models:
-        for name, model in spec.models.items():
+        for name, _model in spec.models.items():
             routes.setdefault(name, RouteSpec(strategy="fixed", models=[name]))
     adapters = {(t, a): ad for t, tenant in spec.tenants.items() for a, ad in tenant.adapters.items()}
     embedding = tuple(name for name, m in spec.models.items() if m.kind == "embeddings")

@@ -114,7 +114,15 @@ def decide(
         usable = [n for n in _dedupe([*route.models, *route.fallback]) if _fits(models[n], c) is None]
         if not usable:
             raise UnsupportedContent(_unfit_message(route_name, route.models, models, c), param="messages")
-        return Decision(route_name, "fixed", models[usable[0]].tier, tuple(usable), "fixed", f"route {route_name!r} pins its models", estimates)
+        return Decision(
+            route_name,
+            "fixed",
+            models[usable[0]].tier,
+            tuple(usable),
+            "fixed",
+            f"route {route_name!r} pins its models",
+            estimates,
+        )
 
     fitting = {tier: [n for n in route.tiers.get(tier, []) if _fits(models[n], c) is None] for tier in ("slm", "llm")}
     unfit = next((_fits(models[n], c) for n in route.tiers.get("slm", []) if _fits(models[n], c)), None)
@@ -164,9 +172,11 @@ def _apply_limits(
     other: Tier = "slm" if tier == "llm" else "llm"
     if any(meets(n) for n in fitting[tier]) or not any(meets(n) for n in fitting[other]):
         return tier, reason, detail
-    limit = "cost" if hints.max_cost_usd is not None and all(
-        estimates[n]["cost_usd"] > hints.max_cost_usd for n in fitting[tier]
-    ) else "latency"
+    limit = (
+        "cost"
+        if hints.max_cost_usd is not None and all(estimates[n]["cost_usd"] > hints.max_cost_usd for n in fitting[tier])
+        else "latency"
+    )
     what = f"max cost {hints.max_cost_usd} USD" if limit == "cost" else f"latency budget {hints.latency_budget_ms} ms"
     return other, limit, f"{detail}; no {tier} model meets the {what}, the {other} tier does"
 

@@ -105,9 +105,7 @@ def _to_data(
     return value
 
 
-def _expand(
-    value: str, loc: Loc, lines: dict[Loc, int], issues: list[PolicyIssue], source: str, env: Mapping[str, str]
-) -> str:
+def _expand(value: str, loc: Loc, lines: dict[Loc, int], issues: list[PolicyIssue], source: str, env: Mapping[str, str]) -> str:
     def repl(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
         if name in env:
@@ -152,19 +150,22 @@ def cross_reference_errors(spec: PolicyFile) -> list[tuple[Loc, str]]:
                 check(("routes", rname, "tiers", tier, i), name, set(spec.models), "model")
                 if name in spec.models and spec.models[name].tier != tier:
                     errors.append(
-                        (("routes", rname, "tiers", tier, i), f"model {name!r} is tier {spec.models[name].tier}, listed under {tier}")
+                        (
+                            ("routes", rname, "tiers", tier, i),
+                            f"model {name!r} is tier {spec.models[name].tier}, listed under {tier}",
+                        )
                     )
         for field in ("models", "fallback"):
             for i, name in enumerate(getattr(route, field)):
                 check(("routes", rname, field, i), name, set(spec.models), "model")
         if route.strategy != "fixed":
-            for i, name in enumerate(route.tiers.get("slm", []) + route.tiers.get("llm", [])):
+            for name in route.tiers.get("slm", []) + route.tiers.get("llm", []):
                 if name in spec.models and name not in chat_models:
                     errors.append((("routes", rname), f"route {rname!r}: {name!r} is not a chat model"))
+    nameable = set(spec.routes) | set(spec.models)
     for tname, tenant in spec.tenants.items():
-        names = set(spec.routes) | set(spec.models)
         for i, name in enumerate(tenant.routes):
-            check(("tenants", tname, "routes", i), name, names, "route")
+            check(("tenants", tname, "routes", i), name, nameable, "route")
         for aname, adapter in tenant.adapters.items():
             check(("tenants", tname, "adapters", aname, "base"), adapter.base, chat_models, "base model")
             if aname in spec.routes or aname in spec.models:

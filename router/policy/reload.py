@@ -53,6 +53,7 @@ class PolicyHolder:
         self._stamp = stamp
         try:
             if hashlib.sha256(self.path.read_bytes()).hexdigest()[:12] == self.current.digest:
+                self.last_error = None  # the file is back to what is serving
                 return False
             policy = load_policy(self.path)
         except (PolicyInvalid, OSError) as exc:

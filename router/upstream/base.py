@@ -1,8 +1,8 @@
 """What dispatch needs from an upstream, whichever wire it speaks.
 
-    Target        one catalog model, resolved for this request (adapter name applied)
-    Upstream      complete(...) -> Reply; open_stream(...) -> ByteStream
-    UpstreamStatus(UpstreamError) an HTTP error status from the upstream, with its body's message
+Target        one catalog model, resolved for this request (adapter name applied)
+Upstream      complete(...) -> Reply; open_stream(...) -> ByteStream
+UpstreamStatus(UpstreamError) an HTTP error status from the upstream, with its body's message
 """
 
 from __future__ import annotations

@@ -58,10 +58,18 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
+def _is_timeout(exc: BaseException) -> bool:
+    # httpx-aiohttp maps several aiohttp connection errors onto httpx timeouts; judge by the real cause.
+    cause = exc.__cause__
+    if cause is None:
+        return isinstance(exc, httpx.TimeoutException)
+    return isinstance(cause, TimeoutError) or "Timeout" in type(cause).__name__
+
+
 def _transport_error(exc: httpx.HTTPError, target: Target) -> UpstreamError:
     cause = exc.__cause__ or exc
     text = f"{type(cause).__name__}: {cause}".strip().rstrip(":")
-    if isinstance(exc, httpx.TimeoutException) and "Disconnect" not in type(cause).__name__:
+    if _is_timeout(exc):
         return UpstreamTimeout(f"model {target.name!r} timed out ({text})")
     return UpstreamError(f"model {target.name!r} is unreachable ({text})")
 

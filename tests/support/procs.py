@@ -24,7 +24,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
@@ -59,7 +59,7 @@ def start_upstream(name: str, port: int = 0) -> Upstream:
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.support.upstream", "--port", str(port), "--name", name],
         cwd=ROOT,
-        env=test_env(),
+        env=child_env(),
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -117,7 +117,7 @@ def start_gateway(policy_text: str, tmp: Path, env: dict[str, str] | None = None
     policy.write_text(policy_text)
     port = free_port()
     log = tmp / f"gateway-{port}.log"
-    full_env = test_env(env)
+    full_env = child_env(env)
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "router", "serve", "--policy", str(policy), "--port", str(port), *(args or [])],
@@ -179,7 +179,12 @@ def two_tier_policy(slm_url: str, llm_url: str, **extra: Any) -> str:
             },
         },
         "routes": {
-            "auto": {"strategy": "classify", "tiers": {"slm": ["local-slm"], "llm": ["hosted-llm"]}, "threshold": 0.5, "fallback": ["hosted-llm"]},
+            "auto": {
+                "strategy": "classify",
+                "tiers": {"slm": ["local-slm"], "llm": ["hosted-llm"]},
+                "threshold": 0.5,
+                "fallback": ["hosted-llm"],
+            },
             "gpt-4o": {"strategy": "fixed", "models": ["hosted-llm"]},
             "small": {"strategy": "fixed", "models": ["local-slm"]},
         },

@@ -69,7 +69,9 @@ async def _gate(state: State, request: web.Request) -> web.StreamResponse | None
     if fail:
         status = int(control.get("status", 500))
         headers = {"retry-after": str(control["retry_after"])} if "retry_after" in control else {}
-        return web.json_response({"error": {"message": f"{state.name} failing on purpose", "type": "server_error"}}, status=status, headers=headers)
+        return web.json_response(
+            {"error": {"message": f"{state.name} failing on purpose", "type": "server_error"}}, status=status, headers=headers
+        )
     if mode == "garbage":
         return web.Response(body=b"<html>definitely not json", content_type="text/html")
     return None
@@ -130,17 +132,44 @@ async def _stream(
         delta: dict[str, Any] = {"content": piece} if is_chat else {}
         if is_chat and i == 0:
             delta["role"] = "assistant"
-        choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": None} if is_chat else {"index": 0, "text": piece, "finish_reason": None}
+        choice: dict[str, Any] = (
+            {"index": 0, "delta": delta, "finish_reason": None} if is_chat else {"index": 0, "text": piece, "finish_reason": None}
+        )
         if is_chat and body.get("logprobs"):
             choice["logprobs"] = _logprobs(state, [word])
-        chunk = {"id": f"cmpl-{state.name}", "object": "chat.completion.chunk", "created": 0, "model": body.get("model"), "choices": [choice]}
+        chunk = {
+            "id": f"cmpl-{state.name}",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": body.get("model"),
+            "choices": [choice],
+        }
         await response.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
         if interval:
             await asyncio.sleep(interval)
     last = {"index": 0, "delta": {}, "finish_reason": finish} if is_chat else {"index": 0, "text": "", "finish_reason": finish}
-    await response.write(b"data: " + json.dumps({"id": f"cmpl-{state.name}", "object": "chat.completion.chunk", "created": 0, "model": body.get("model"), "choices": [last]}).encode() + b"\n\n")
+    await response.write(
+        b"data: "
+        + json.dumps(
+            {
+                "id": f"cmpl-{state.name}",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": body.get("model"),
+                "choices": [last],
+            }
+        ).encode()
+        + b"\n\n"
+    )
     if (body.get("stream_options") or {}).get("include_usage"):
-        usage = {"id": f"cmpl-{state.name}", "object": "chat.completion.chunk", "created": 0, "model": body.get("model"), "choices": [], "usage": _usage(body, words)}
+        usage = {
+            "id": f"cmpl-{state.name}",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": body.get("model"),
+            "choices": [],
+            "usage": _usage(body, words),
+        }
         await response.write(b"data: " + json.dumps(usage).encode() + b"\n\n")
     await response.write(b"data: [DONE]\n\n")
     await response.write_eof()
@@ -159,7 +188,14 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
     for i, item in enumerate(inputs):
         digest = hashlib.sha256(str(item).encode()).digest()
         data.append({"object": "embedding", "index": i, "embedding": [b / 255 for b in digest[:8]]})
-    return web.json_response({"object": "list", "data": data, "model": body.get("model"), "usage": {"prompt_tokens": len(inputs), "total_tokens": len(inputs)}})
+    return web.json_response(
+        {
+            "object": "list",
+            "data": data,
+            "model": body.get("model"),
+            "usage": {"prompt_tokens": len(inputs), "total_tokens": len(inputs)},
+        }
+    )
 
 
 async def models(request: web.Request) -> web.StreamResponse:

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from router import __version__
 from router.api.admin import admin
+from router.api.fast import FastPath
 from router.api.openai import api
 from router.errors import BadRequest, RouterError, error_response
 from router.gateway import Gateway
@@ -48,7 +49,8 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return error_response(RouterError("internal error in the gateway"), _with_request_id(request))
 
 
-def create_app(settings: Settings | None = None, gateway: Gateway | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, gateway: Gateway | None = None) -> FastPath:
+    """The ASGI application: the model-traffic fast path in front of the FastAPI app."""
     settings = settings or Settings.from_env()
 
     @contextlib.asynccontextmanager
@@ -69,9 +71,9 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected)
-    return app
+    return FastPath(app)
 
 
-def create_app_from_env() -> FastAPI:
+def create_app_from_env() -> FastPath:
     """Factory for uvicorn worker processes: settings arrive as ROUTER_* variables."""
     return create_app(Settings.from_env())

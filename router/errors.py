@@ -100,15 +100,16 @@ def error_body(message: str, type_: str, param: str | None, code: str | None) ->
     return orjson.dumps({"error": {"message": message, "type": type_, "param": param, "code": code}})
 
 
+def error_parts(exc: RouterError, extra_headers: Mapping[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    """Map any RouterError to (status, headers, body): the only such mapping in the gateway."""
+    headers = {"content-type": "application/json", **exc.headers, **(extra_headers or {})}
+    return exc.status, headers, error_body(exc.message, exc.type, exc.param, exc.code)
+
+
 def error_response(exc: RouterError, extra_headers: Mapping[str, str] | None = None) -> Response:
-    """Map any RouterError to its HTTP response: the only such mapping in the gateway."""
-    headers = {**exc.headers, **(extra_headers or {})}
-    return Response(
-        error_body(exc.message, exc.type, exc.param, exc.code),
-        status_code=exc.status,
-        media_type="application/json",
-        headers=headers,
-    )
+    """The same mapping as a Starlette response, for the framework-routed endpoints."""
+    status, headers, body = error_parts(exc, extra_headers)
+    return Response(body, status_code=status, headers=headers)
 
 
 def sse_error_event(exc: RouterError) -> bytes:

@@ -15,7 +15,7 @@ from router.classify.tokens import TokenCounter
 from router.policy.reload import PolicyHolder
 from router.settings import Settings
 from router.upstream.base import Target, Upstream
-from router.upstream.openai_compat import OpenAICompatUpstream, make_http_client
+from router.upstream.openai_compat import OpenAICompatUpstream, make_transport
 
 log = logging.getLogger("router")
 
@@ -46,7 +46,7 @@ class Gateway:
     @classmethod
     def build(cls, settings: Settings) -> Gateway:
         policies = PolicyHolder(settings.policy_path)
-        fast = OpenAICompatUpstream(make_http_client(settings.transport))
+        fast = OpenAICompatUpstream(make_transport(settings.transport))
         gateway = cls(settings, policies, Classifier(TokenCounter()), fast)
         gateway.scorer(policies.current.spec.server.scorer)  # load weights at start, not on a request
         return gateway

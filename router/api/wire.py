@@ -18,12 +18,27 @@ ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-def request_id(request: Request) -> str:
+def make_request_id(given: str | None) -> str:
     """The caller's x-request-id when it is a sane token, else a fresh one."""
-    given = request.headers.get("x-request-id")
-    rid = given if given is not None and _REQUEST_ID.match(given) else uuid.uuid4().hex
+    return given if given is not None and _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+def request_id(request: Request) -> str:
+    rid = make_request_id(request.headers.get("x-request-id"))
     request.scope["router.request_id"] = rid
     return rid
+
+
+def parse_json(raw: bytes) -> dict[str, Any]:
+    if not raw:
+        raise BadRequest("request body is empty; expected a JSON object")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object")
+    return body
 
 
 async def read_json(request: Request, limit: int) -> dict[str, Any]:
@@ -42,15 +57,7 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
                 raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
             parts.append(chunk)
         raw = b"".join(parts)
-    if not raw:
-        raise BadRequest("request body is empty; expected a JSON object")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise BadRequest("request body must be a JSON object")
-    return body
+    return parse_json(raw)
 
 
 def _type_error(field: str, expected: str) -> BadRequest:

@@ -198,6 +198,52 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def anthropic_messages(request: web.Request) -> web.StreamResponse:
+    """Anthropic's Messages API (the wire litellm translates to), plain and streaming."""
+    state: State = request.app["state"]
+    body = await request.json()
+    state.received.append({"path": request.path, "body": body, "headers": dict(request.headers), "at": time.time()})
+    early = await _gate(state, request)
+    if early is not None:
+        return early
+    text = " ".join(_words(state, body))
+    usage = {"input_tokens": 5, "output_tokens": len(text.split())}
+    message = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": body.get("model"),
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+    }
+    if not body.get("stream"):
+        return web.json_response({**message, "content": [{"type": "text", "text": text}], "usage": usage})
+    response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+    await response.prepare(request)
+    events: list[dict[str, Any]] = [
+        {
+            "type": "message_start",
+            "message": {**message, "content": [], "stop_reason": None, "usage": {"input_tokens": 5, "output_tokens": 1}},
+        },
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        *(
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w if i == 0 else " " + w}}
+            for i, w in enumerate(text.split(" "))
+        ),
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": usage["output_tokens"]},
+        },
+        {"type": "message_stop"},
+    ]
+    for event in events:
+        await response.write(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode())
+    await response.write_eof()
+    return response
+
+
 async def models(request: web.Request) -> web.StreamResponse:
     return web.json_response({"object": "list", "data": [{"id": "any", "object": "model"}]})
 
@@ -225,6 +271,7 @@ def make_app(name: str) -> web.Application:
     app.router.add_post("/v1/completions", chat)
     app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_get("/v1/models", models)
+    app.router.add_post("/v1/messages", anthropic_messages)
     app.router.add_post("/_control", control)
     app.router.add_get("/_received", received)
     app.router.add_post("/_reset", reset)

@@ -22,7 +22,10 @@ class Scores:
 class Scorer(Protocol):
     """Anything that scores a prompt; must be pure, fast (well under 1 ms) and never raise on text."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """A short name shown in explain output and metrics."""
+        ...
 
     def score(self, prompt: str, context: str = "") -> Scores:
         """Score `prompt` (the latest user turn) given `context` (system prompt and earlier turns,

@@ -1,0 +1,223 @@
+"""The store: the one interface to every piece of state that gateway replicas must share.
+
+Two implementations keep the same semantics and run the same contract tests:
+`MemoryStore` (in-process, the embedded default for one replica) and `RedisStore` (shared by replicas).
+
+    Rate limits   hit(key, limit, window_s, cost=1, now=None) -> RateDecision
+                  adjust(key, window_s, delta, now=None, at=None) -> None
+        A sliding-window log: `hit` admits `cost` units iff the units admitted in the rolling window
+        (now - window_s, now] plus `cost` stay within `limit`, else refuses and says when to retry.
+        Exact: never more than `limit` in any rolling window (atomic in Redis, across processes).
+        cost=0 peeks (allowed while units remain) without recording anything.
+        `adjust` corrects a reservation (tokens/min estimated up front, counted afterwards): `delta` units
+        are booked at time `at` (the reservation's time, default now) so they expire with it; a negative
+        delta refunds. An adjustment is never refused.
+    Spend         add_spend(tenant, usd, now=None); spend(tenant, now=None) -> (day_usd, month_usd)
+        UTC day and month totals; they expire a while after their period ends.
+    Usage ledger  record_usage(UsageRecord); usage(tenant | None, day_from, day_to) -> list[UsageRow]
+        Summed per (tenant, model, UTC day), with requests per route; kept forever (no TTL).
+    Breakers      breaker_state(model, cfg, now=None); breaker_report(model, ok, cfg, now=None)
+                  breaker_try_probe(model, cfg, now=None) -> bool
+        Per catalog model: closed -> open on `consecutive_failures` in a row, or an error rate above
+        `error_rate` over `window_s` (10 buckets) with at least `min_requests`; open for `open_s`; then
+        half_open, where `breaker_try_probe` grants at most `half_open_probes` probes (True in state closed,
+        False while open). A successful report in half_open closes it, a failure reopens it. Reports that
+        arrive while open are ignored. A probe that never reports frees its slot after `open_s`.
+    Adapters      put_adapter, put_adapters (bulk), delete_adapter, get_adapter, list_adapters
+        Tenants' LoRA adapters registered at run time; lookups are hash lookups, O(1) in the registry size.
+    Health        ping() -> bool; aclose(); stats: StoreStats
+
+Times are UNIX seconds (`time.time()`, the caller's clock; replicas need NTP-synchronised clocks) and
+`now` is a seam for tests. Store keys carry tenant names, model names and the caller's rate-limit keys:
+callers must never put API keys (or any secret) in them.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+BreakerStatus = Literal["closed", "open", "half_open"]
+DAY_TTL_S = 3 * 86400  # spend of a UTC day is kept this long after its first write
+MONTH_TTL_S = 40 * 86400  # and of a UTC month
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    """The answer of `hit`: what a 429 and the x-ratelimit-* headers need."""
+
+    allowed: bool
+    limit: int
+    remaining: int  # units left in the window after this hit
+    reset_s: float  # seconds until the window is empty again
+    retry_after_s: float  # 0 when allowed; else seconds until `cost` would fit (window_s if it never can)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRecord:
+    """One request's usage (or several, with requests > 1), as `account` reports it."""
+
+    tenant: str
+    model: str  # catalog model name
+    route: str
+    tier: str  # "slm" | "llm"
+    day: str  # YYYY-MM-DD, UTC
+    requests: int = 1
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    llm_cost_usd: float = 0.0  # what the same traffic would have cost on the route's LLM tier
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    """The ledger's sum for one (tenant, model, day)."""
+
+    tenant: str
+    model: str
+    day: str
+    tier: str
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    llm_cost_usd: float
+    routes: Mapping[str, int] = field(default_factory=dict)  # requests per route
+
+    @property
+    def saved_usd(self) -> float:
+        return self.llm_cost_usd - self.cost_usd
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerConfig:
+    consecutive_failures: int = 5
+    error_rate: float = 0.5  # opens when failures / requests over the window exceeds this ...
+    min_requests: int = 20  # ... and the window holds at least this many requests
+    window_s: float = 30.0
+    open_s: float = 15.0
+    half_open_probes: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerState:
+    state: BreakerStatus
+    consecutive_failures: int = 0
+    window_requests: int = 0
+    window_failures: int = 0
+    retry_in_s: float = 0.0  # while open: seconds until half_open
+
+    @property
+    def allows_traffic(self) -> bool:
+        """True when closed; half_open needs `breaker_try_probe`."""
+        return self.state == "closed"
+
+
+CLOSED = BreakerState("closed")
+
+
+@dataclass(frozen=True, slots=True)
+class Adapter:
+    tenant: str
+    name: str  # what the tenant's clients put in "model"
+    base_model: str  # the catalog model that carries it
+    adapter_module: str  # the adapter's module name on the base server
+
+
+@dataclass(slots=True)
+class StoreStats:
+    """Counters of one store instance (per process), exported as metrics by telemetry."""
+
+    errors: int = 0  # backend calls that failed (timeouts, refused connections, ...)
+    outages: int = 0  # transitions from up to down
+    fallbacks: int = 0  # calls answered by a fallback (fail open/closed, buffer, local view) instead of the backend
+    dropped: int = 0  # buffered writes lost because the outage buffer was full
+    buffered: int = 0  # writes buffered during outages
+    flushed: int = 0  # buffered writes written back after an outage
+
+
+def utc_day(now: float) -> str:
+    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
+
+
+def utc_month(now: float) -> str:
+    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m")
+
+
+def clock(now: float | None) -> float:
+    return time.time() if now is None else now
+
+
+def check_day(day: str) -> str:
+    """Validate a YYYY-MM-DD day, so ranges compare as strings."""
+    datetime.strptime(day, "%Y-%m-%d")
+    if len(day) != 10:
+        raise ValueError(f"day must be YYYY-MM-DD, got {day!r}")
+    return day
+
+
+class Store(abc.ABC):
+    """All shared state of the gateway. See the module docstring for the semantics of each method."""
+
+    stats: StoreStats
+
+    # Rate limits
+    @abc.abstractmethod
+    async def hit(self, key: str, limit: int, window_s: float, cost: int = 1, now: float | None = None) -> RateDecision: ...
+
+    @abc.abstractmethod
+    async def adjust(self, key: str, window_s: float, delta: int, now: float | None = None, at: float | None = None) -> None: ...
+
+    # Spend
+    @abc.abstractmethod
+    async def add_spend(self, tenant: str, usd: float, now: float | None = None) -> None: ...
+
+    @abc.abstractmethod
+    async def spend(self, tenant: str, now: float | None = None) -> tuple[float, float]: ...
+
+    # Usage ledger
+    @abc.abstractmethod
+    async def record_usage(self, record: UsageRecord) -> None: ...
+
+    @abc.abstractmethod
+    async def usage(self, tenant: str | None, day_from: str, day_to: str) -> list[UsageRow]:
+        """Rows with day_from <= day <= day_to, sorted by (day, tenant, model); tenant None means all."""
+
+    # Circuit breakers
+    @abc.abstractmethod
+    async def breaker_state(self, model: str, cfg: BreakerConfig, now: float | None = None) -> BreakerState: ...
+
+    @abc.abstractmethod
+    async def breaker_report(self, model: str, ok: bool, cfg: BreakerConfig, now: float | None = None) -> BreakerState: ...
+
+    @abc.abstractmethod
+    async def breaker_try_probe(self, model: str, cfg: BreakerConfig, now: float | None = None) -> bool: ...
+
+    # Adapters
+    @abc.abstractmethod
+    async def put_adapter(self, tenant: str, name: str, base_model: str, adapter_module: str) -> Adapter: ...
+
+    @abc.abstractmethod
+    async def put_adapters(self, adapters: Iterable[Adapter]) -> int:
+        """Register many adapters at once (one round trip per batch in Redis); returns how many."""
+
+    @abc.abstractmethod
+    async def delete_adapter(self, tenant: str, name: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def get_adapter(self, tenant: str, name: str) -> Adapter | None: ...
+
+    @abc.abstractmethod
+    async def list_adapters(self, tenant: str) -> list[Adapter]:
+        """The tenant's adapters sorted by name."""
+
+    # Health
+    @abc.abstractmethod
+    async def ping(self) -> bool: ...
+
+    @abc.abstractmethod
+    async def aclose(self) -> None: ...

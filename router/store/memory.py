@@ -1,0 +1,180 @@
+"""MemoryStore: the in-process Store, the embedded default for a single replica.
+
+Every method body runs without awaiting, so each call is atomic under asyncio: no locks needed. State
+lives in the instance (no module globals) and is lost when the process exits, which is the point of the
+Redis store. Rate logs of idle keys are swept every few thousand hits so memory tracks active keys.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from router.store.algo import Breaker, RateLog
+from router.store.base import (
+    DAY_TTL_S,
+    MONTH_TTL_S,
+    Adapter,
+    BreakerConfig,
+    BreakerState,
+    RateDecision,
+    Store,
+    StoreStats,
+    UsageRecord,
+    UsageRow,
+    check_day,
+    clock,
+    utc_day,
+    utc_month,
+)
+
+SWEEP_EVERY = 4096
+
+
+@dataclass(slots=True)
+class LedgerEntry:
+    """A mutable running sum for one (tenant, model, day); UsageRow is its frozen snapshot."""
+
+    tier: str = ""
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    llm_cost_usd: float = 0.0
+    routes: Counter[str] = field(default_factory=Counter)
+
+    def add(self, r: UsageRecord) -> None:
+        self.tier = r.tier or self.tier
+        self.requests += r.requests
+        self.prompt_tokens += r.prompt_tokens
+        self.completion_tokens += r.completion_tokens
+        self.cost_usd += r.cost_usd
+        self.llm_cost_usd += r.llm_cost_usd
+        self.routes[r.route] += r.requests
+
+    def row(self, tenant: str, model: str, day: str) -> UsageRow:
+        return UsageRow(
+            tenant, model, day, self.tier, self.requests, self.prompt_tokens, self.completion_tokens,
+            self.cost_usd, self.llm_cost_usd, dict(self.routes),
+        )  # fmt: skip
+
+
+class MemoryStore(Store):
+    """The Store in this process's memory."""
+
+    def __init__(self) -> None:
+        self.stats = StoreStats()
+        self._rates: dict[str, tuple[RateLog, float]] = {}  # key -> (log, window_s)
+        self._hits = 0
+        self._spend: dict[tuple[str, str], float] = {}  # (tenant, "d:YYYY-MM-DD" | "m:YYYY-MM") -> usd
+        self._ledger: dict[tuple[str, str, str], LedgerEntry] = {}  # (day, tenant, model)
+        self._breakers: dict[str, Breaker] = {}
+        self._adapters: dict[str, dict[str, Adapter]] = {}  # tenant -> name -> adapter
+
+    # Rate limits
+    async def hit(self, key: str, limit: int, window_s: float, cost: int = 1, now: float | None = None) -> RateDecision:
+        now = clock(now)
+        self._hits += 1
+        if self._hits % SWEEP_EVERY == 0:
+            self._sweep(now)
+        entry = self._rates.get(key)
+        if entry is None:
+            entry = self._rates[key] = (RateLog(), window_s)
+        return entry[0].hit(limit, window_s, cost, now)
+
+    async def adjust(self, key: str, window_s: float, delta: int, now: float | None = None, at: float | None = None) -> None:
+        now = clock(now)
+        entry = self._rates.get(key)
+        log = entry[0] if entry else self._rates.setdefault(key, (RateLog(), window_s))[0]
+        log.adjust(window_s, delta, now, now if at is None else at)
+
+    def _sweep(self, now: float) -> None:
+        idle = [key for key, (log, window_s) in self._rates.items() if log.expires_at(window_s) <= now]
+        for key in idle:
+            del self._rates[key]
+
+    # Spend
+    async def add_spend(self, tenant: str, usd: float, now: float | None = None) -> None:
+        now = clock(now)
+        for period in ("d:" + utc_day(now), "m:" + utc_month(now)):
+            if (tenant, period) not in self._spend:
+                self._expire_spend(now)
+            self._spend[tenant, period] = self._spend.get((tenant, period), 0.0) + usd
+
+    def _expire_spend(self, now: float) -> None:
+        """Forget periods as Redis would expire them (days after 3 days, months after 40), on each new key."""
+        oldest_day, oldest_month = "d:" + utc_day(now - DAY_TTL_S), "m:" + utc_month(now - MONTH_TTL_S)
+        for tenant, period in [k for k in self._spend if k[1] < (oldest_day if k[1][0] == "d" else oldest_month)]:
+            del self._spend[tenant, period]
+
+    async def spend(self, tenant: str, now: float | None = None) -> tuple[float, float]:
+        now = clock(now)
+        return self._spend.get((tenant, "d:" + utc_day(now)), 0.0), self._spend.get((tenant, "m:" + utc_month(now)), 0.0)
+
+    # Usage ledger
+    async def record_usage(self, record: UsageRecord) -> None:
+        key = (check_day(record.day), record.tenant, record.model)
+        entry = self._ledger.get(key)
+        if entry is None:
+            entry = self._ledger[key] = LedgerEntry()
+        entry.add(record)
+
+    async def usage(self, tenant: str | None, day_from: str, day_to: str) -> list[UsageRow]:
+        check_day(day_from), check_day(day_to)
+        return [
+            entry.row(t, model, day)
+            for (day, t, model), entry in sorted(self._ledger.items())
+            if day_from <= day <= day_to and (tenant is None or t == tenant)
+        ]
+
+    # Circuit breakers
+    def _breaker(self, model: str) -> Breaker:
+        breaker = self._breakers.get(model)
+        if breaker is None:
+            breaker = self._breakers[model] = Breaker()
+        return breaker
+
+    async def breaker_state(self, model: str, cfg: BreakerConfig, now: float | None = None) -> BreakerState:
+        return self._breaker(model).view(cfg, clock(now))
+
+    async def breaker_report(self, model: str, ok: bool, cfg: BreakerConfig, now: float | None = None) -> BreakerState:
+        return self._breaker(model).report(ok, cfg, clock(now))
+
+    async def breaker_try_probe(self, model: str, cfg: BreakerConfig, now: float | None = None) -> bool:
+        return self._breaker(model).try_probe(cfg, clock(now))
+
+    # Adapters
+    async def put_adapter(self, tenant: str, name: str, base_model: str, adapter_module: str) -> Adapter:
+        adapter = Adapter(tenant, name, base_model, adapter_module)
+        self._adapters.setdefault(tenant, {})[name] = adapter
+        return adapter
+
+    async def put_adapters(self, adapters: Iterable[Adapter]) -> int:
+        n = 0
+        for a in adapters:
+            self._adapters.setdefault(a.tenant, {})[a.name] = a
+            n += 1
+        return n
+
+    async def delete_adapter(self, tenant: str, name: str) -> bool:
+        names = self._adapters.get(tenant)
+        if names is None or names.pop(name, None) is None:
+            return False
+        if not names:
+            del self._adapters[tenant]
+        return True
+
+    async def get_adapter(self, tenant: str, name: str) -> Adapter | None:
+        names = self._adapters.get(tenant)
+        return None if names is None else names.get(name)
+
+    async def list_adapters(self, tenant: str) -> list[Adapter]:
+        return sorted(self._adapters.get(tenant, {}).values(), key=lambda a: a.name)
+
+    # Health
+    async def ping(self) -> bool:
+        return True
+
+    async def aclose(self) -> None:
+        return None

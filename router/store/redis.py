@@ -1,0 +1,318 @@
+"""RedisStore: the Store on Redis, shared by every replica of the gateway.
+
+The key layout and value codecs are in keys.py; no key ever holds an API key.
+
+Rate limits and breakers run as Lua scripts (lua.py), so they are atomic and exact across processes.
+`breaker_state` is cached in process for `breaker_cache_s` (default 0.5 s) when called without an
+explicit `now`: the dispatch hot path then pays no Redis round trip per request, and sees another
+replica's transition at most that late. This process's own reports and probes refresh the cache.
+
+Redis outages never reach callers (see guard.py): every call has `timeout_s` (default 0.25 s) socket and
+connect timeouts and no retries; `hit` then fails open (default) or closed; writes go to the outage
+buffer (buffer.py) and are flushed when Redis is back; reads answer from the local view (last values
+read plus buffered deltas; breakers from an in-process twin that sees every report of this process).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from router.store import lua
+from router.store.base import (
+    Adapter,
+    BreakerConfig,
+    BreakerState,
+    RateDecision,
+    Store,
+    StoreStats,
+    UsageRecord,
+    UsageRow,
+    check_day,
+    clock,
+    utc_day,
+    utc_month,
+)
+from router.store.buffer import BreakerReport, OutageBuffer, Pending
+from router.store.guard import Down, Guard, log
+from router.store.keys import (
+    COUNTS,
+    MONEY,
+    Keys,
+    decode_adapter,
+    decode_breaker,
+    decode_row,
+    encode_adapter,
+    ledger_member,
+    parse_member,
+    spend_ttl,
+)
+from router.store.memory import MemoryStore
+
+
+class RedisStore(Store):
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "router:",
+        timeout_s: float = 0.25,
+        fail_open: bool = True,
+        fail_closed_retry_s: float = 1.0,
+        breaker_cache_s: float = 0.5,
+        reconnect_interval_s: float = 1.0,
+        log_interval_s: float = 30.0,
+        buffer_max: int = 10_000,
+    ) -> None:
+        self.prefix = prefix
+        self.keys = Keys(prefix)
+        self.fail_open = fail_open
+        self.fail_closed_retry_s = fail_closed_retry_s
+        self.breaker_cache_s = breaker_cache_s
+        self.stats = StoreStats()
+        self._r: Redis = Redis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, retry=Retry(NoBackoff(), 0), decode_responses=True
+        )
+        kw = self._r.connection_pool.connection_kwargs
+        where = kw.get("path") or f"{kw.get('host', '?')}:{kw.get('port', '?')}"
+        self.guard = Guard(self.stats, str(where), deadline_s=2 * timeout_s + 0.05,
+                           reconnect_interval_s=reconnect_interval_s, log_interval_s=log_interval_s)  # fmt: skip
+        self.buffer = OutageBuffer(self.stats, buffer_max)
+        self.guard.probe, self.guard.flush, self.guard.pending = self._r.ping, self._flush, self.buffer.__len__
+        self._rate = self._r.register_script(lua.RATE)
+        self._breaker = self._r.register_script(lua.BREAKER)
+        self._local = MemoryStore()  # breakers and adapters as this process last saw them
+        self._spend_seen: dict[str, dict[str, float]] = {}  # tenant -> {period: last value read}
+        self._breaker_cache: dict[str, tuple[float, BreakerState]] = {}  # model -> (monotonic expiry, state)
+
+    # Rate limits
+    async def hit(self, key: str, limit: int, window_s: float, cost: int = 1, now: float | None = None) -> RateDecision:
+        keys = self.keys.rate(key)
+        res = await self.guard.run(lambda: self._rate(keys, ["hit", limit, window_s, cost, clock(now)]))
+        if isinstance(res, Down):
+            if self.fail_open:
+                return RateDecision(True, limit, limit, 0.0, 0.0)
+            return RateDecision(False, limit, 0, self.fail_closed_retry_s, self.fail_closed_retry_s)
+        return RateDecision(bool(res[0]), limit, int(res[1]), float(res[2]), float(res[3]))
+
+    async def adjust(self, key: str, window_s: float, delta: int, now: float | None = None, at: float | None = None) -> None:
+        now = clock(now)
+        keys = self.keys.rate(key)
+        # Lost during an outage: counters are ephemeral, and the window will have moved on.
+        await self.guard.run(lambda: self._rate(keys, ["adjust", 0, window_s, delta, now, now if at is None else at]))
+
+    # Spend
+    def _periods(self, now: float) -> tuple[str, str]:
+        return "d:" + utc_day(now), "m:" + utc_month(now)
+
+    async def add_spend(self, tenant: str, usd: float, now: float | None = None) -> None:
+        periods = self._periods(clock(now))
+
+        async def write() -> None:
+            pipe = self._r.pipeline(transaction=True)
+            self._spend_cmds(pipe, tenant, periods, usd)
+            await pipe.execute()
+
+        if isinstance(await self.guard.run(write), Down):
+            self.buffer.add_spend(tenant, periods, usd)
+
+    def _spend_cmds(self, pipe: Pipeline, tenant: str, periods: Iterable[str], usd: float) -> None:
+        for period in periods:
+            key = self.keys.spend(tenant, period)
+            pipe.incrbyfloat(key, usd)
+            pipe.expire(key, spend_ttl(period))
+
+    async def spend(self, tenant: str, now: float | None = None) -> tuple[float, float]:
+        day, month = self._periods(clock(now))
+        res = await self.guard.run(lambda: self._r.mget([self.keys.spend(tenant, day), self.keys.spend(tenant, month)]))
+        if not isinstance(res, Down):
+            self._spend_seen[tenant] = {day: float(res[0] or 0), month: float(res[1] or 0)}
+        seen, delta = self._spend_seen.get(tenant, {}), self.buffer.spend_delta
+        return seen.get(day, 0.0) + delta(tenant, day), seen.get(month, 0.0) + delta(tenant, month)
+
+    # Usage ledger
+    def _usage_cmds(self, pipe: Pipeline, tenant: str, model: str, day: str, entry: Any, routes: Mapping[str, int]) -> None:
+        """entry: a UsageRecord or a buffered LedgerEntry (same counter attributes)."""
+        member = ledger_member(tenant, model)
+        key = self.keys.usage(day, member)
+        for name in COUNTS:
+            pipe.hincrby(key, name, getattr(entry, name))
+        for name in MONEY:
+            pipe.hincrbyfloat(key, name, getattr(entry, name))
+        if entry.tier:
+            pipe.hset(key, "tier", entry.tier)
+        for route, n in routes.items():
+            pipe.hincrby(key, "route:" + route, n)
+        pipe.sadd(self.keys.usage_index(day), member)
+        pipe.zadd(self.keys.usage_days(), {day: date.fromisoformat(day).toordinal()})
+
+    async def record_usage(self, record: UsageRecord) -> None:
+        check_day(record.day)
+
+        async def write() -> None:
+            pipe = self._r.pipeline(transaction=True)
+            self._usage_cmds(pipe, record.tenant, record.model, record.day, record, {record.route: record.requests})
+            await pipe.execute()
+
+        if isinstance(await self.guard.run(write), Down):
+            self.buffer.add_usage(record)
+
+    async def usage(self, tenant: str | None, day_from: str, day_to: str) -> list[UsageRow]:
+        lo, hi = date.fromisoformat(check_day(day_from)).toordinal(), date.fromisoformat(check_day(day_to)).toordinal()
+        res = await self.guard.run(lambda: self._read_usage(tenant, lo, hi))
+        rows = self.buffer.rows(tenant, day_from, day_to) if isinstance(res, Down) else res
+        return sorted(rows, key=lambda r: (r.day, r.tenant, r.model))
+
+    async def _read_usage(self, tenant: str | None, lo: int, hi: int) -> list[UsageRow]:
+        days = [str(d) for d in await self._r.zrangebyscore(self.keys.usage_days(), lo, hi)]
+        pipe = self._r.pipeline(transaction=False)
+        for day in days:
+            pipe.smembers(self.keys.usage_index(day))
+        wanted: list[tuple[str, str, str, str]] = []
+        for day, members in zip(days, await pipe.execute(), strict=True):
+            for member in members:
+                t, model = parse_member(member)
+                if tenant is None or t == tenant:
+                    wanted.append((day, t, model, member))
+        pipe = self._r.pipeline(transaction=False)
+        for day, _, _, member in wanted:
+            pipe.hgetall(self.keys.usage(day, member))
+        return [decode_row(t, model, day, h) for (day, t, model, _), h in zip(wanted, await pipe.execute(), strict=True)]
+
+    # Circuit breakers
+    def _breaker_args(self, op: str, ok: bool, cfg: BreakerConfig, now: float) -> list[Any]:
+        ttl = int(max(cfg.window_s, cfg.open_s) * 4) + 60
+        return [op, int(ok), now, cfg.consecutive_failures, cfg.error_rate, cfg.min_requests, cfg.window_s, cfg.open_s,
+                cfg.half_open_probes, ttl]  # fmt: skip
+
+    def _cache(self, model: str, state: BreakerState) -> BreakerState:
+        if self.breaker_cache_s > 0:
+            self._breaker_cache[model] = (time.monotonic() + self.breaker_cache_s, state)
+        return state
+
+    async def breaker_state(self, model: str, cfg: BreakerConfig, now: float | None = None) -> BreakerState:
+        if now is None and (hit := self._breaker_cache.get(model)) and hit[0] > time.monotonic():
+            return hit[1]
+        t = clock(now)
+        res = await self.guard.run(lambda: self._breaker([self.keys.breaker(model)], self._breaker_args("view", True, cfg, t)))
+        if isinstance(res, Down):
+            return await self._local.breaker_state(model, cfg, t)
+        return self._cache(model, decode_breaker(res))
+
+    async def breaker_report(self, model: str, ok: bool, cfg: BreakerConfig, now: float | None = None) -> BreakerState:
+        t = clock(now)
+        local = await self._local.breaker_report(model, ok, cfg, t)
+        res = await self.guard.run(lambda: self._breaker([self.keys.breaker(model)], self._breaker_args("report", ok, cfg, t)))
+        if isinstance(res, Down):
+            self.buffer.add_report(BreakerReport(model, ok, cfg, t))
+            return local
+        return self._cache(model, decode_breaker(res))
+
+    async def breaker_try_probe(self, model: str, cfg: BreakerConfig, now: float | None = None) -> bool:
+        t = clock(now)
+        res = await self.guard.run(lambda: self._breaker([self.keys.breaker(model)], self._breaker_args("probe", True, cfg, t)))
+        if isinstance(res, Down):
+            return await self._local.breaker_try_probe(model, cfg, t)
+        self._cache(model, decode_breaker(res))
+        return bool(res[5])
+
+    # Adapters
+    async def put_adapter(self, tenant: str, name: str, base_model: str, adapter_module: str) -> Adapter:
+        adapter = Adapter(tenant, name, base_model, adapter_module)
+        await self.put_adapters([adapter])
+        return adapter
+
+    async def put_adapters(self, adapters: Iterable[Adapter]) -> int:
+        batch = list(adapters)
+
+        async def write() -> None:
+            pipe = self._r.pipeline(transaction=False)
+            for a in batch:
+                pipe.hset(self.keys.adapters(a.tenant), a.name, encode_adapter(a))
+            await pipe.execute()
+
+        n = await self._local.put_adapters(batch)
+        if isinstance(await self.guard.run(write, deadline_s=max(self.guard.deadline_s, n * 1e-4)), Down):
+            for a in batch:
+                self.buffer.put_adapter((a.tenant, a.name), a)
+        return n
+
+    async def delete_adapter(self, tenant: str, name: str) -> bool:
+        res = await self.guard.run(lambda: self._r.hdel(self.keys.adapters(tenant), name))
+        existed = await self._local.delete_adapter(tenant, name)
+        if isinstance(res, Down):
+            self.buffer.put_adapter((tenant, name), None)
+            return existed
+        return bool(res)
+
+    async def get_adapter(self, tenant: str, name: str) -> Adapter | None:
+        res = await self.guard.run(lambda: self._r.hget(self.keys.adapters(tenant), name))
+        if isinstance(res, Down):
+            return await self._local.get_adapter(tenant, name)
+        if res is None:
+            await self._local.delete_adapter(tenant, name)
+            return None
+        adapter = decode_adapter(tenant, name, str(res))
+        await self._local.put_adapters([adapter])
+        return adapter
+
+    async def list_adapters(self, tenant: str) -> list[Adapter]:
+        res = await self.guard.run(lambda: self._r.hgetall(self.keys.adapters(tenant)))
+        if isinstance(res, Down):
+            return await self._local.list_adapters(tenant)
+        adapters = sorted((decode_adapter(tenant, str(name), str(raw)) for name, raw in res.items()), key=lambda a: a.name)
+        for gone in {a.name for a in await self._local.list_adapters(tenant)} - set(res):
+            await self._local.delete_adapter(tenant, gone)
+        await self._local.put_adapters(adapters)
+        return adapters
+
+    # Outage buffer
+    async def _flush(self) -> None:
+        """Write the outage buffer back in one MULTI/EXEC: all of it or, on failure, none (then restored)."""
+        pending = self.buffer.drain()
+        try:
+            await self._write_pending(pending)
+        except BaseException:
+            self.buffer.restore(pending)
+            raise
+        self.stats.flushed += len(pending)
+
+    async def _write_pending(self, p: Pending) -> None:
+        pipe = self._r.pipeline(transaction=True)
+        for (tenant, period), usd in p.spend.items():
+            self._spend_cmds(pipe, tenant, [period], usd)
+        for (tenant, model, day), entry in p.ledger.items():
+            self._usage_cmds(pipe, tenant, model, day, entry, entry.routes)
+        for (tenant, name), adapter in p.adapters.items():
+            if adapter is None:
+                pipe.hdel(self.keys.adapters(tenant), name)
+            else:
+                pipe.hset(self.keys.adapters(tenant), name, encode_adapter(adapter))
+        now = time.time()
+        for r in p.reports:  # replayed at their own times; those out of every window no longer matter
+            if now - r.now <= max(r.cfg.window_s, r.cfg.open_s):
+                await self._breaker([self.keys.breaker(r.model)], self._breaker_args("report", r.ok, r.cfg, r.now), client=pipe)
+        await pipe.execute()
+        self._breaker_cache.clear()
+
+    # Health
+    async def ping(self) -> bool:
+        return not isinstance(await self.guard.run(self._r.ping), Down)
+
+    async def flush(self) -> bool:
+        """Try to write the outage buffer now; True when it is empty afterwards."""
+        if len(self.buffer):
+            await self.guard.run(self._r.ping)  # the guard flushes before any call
+        return not len(self.buffer)
+
+    async def aclose(self) -> None:
+        if not await self.flush():
+            log.warning("closing with %d buffered writes that never reached redis", len(self.buffer))
+        await self._r.aclose()

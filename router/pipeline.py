@@ -15,6 +15,7 @@ from typing import Any
 
 from router.classify.classifier import Classification
 from router.dispatch.attempts import Attempted, dispatch_plain, dispatch_stream, relay
+from router.dispatch.cascade import cascade_plain, cascade_stream
 from router.errors import BadRequest, NotFound
 from router.gateway import Gateway
 from router.policy.compiled import Policy
@@ -77,12 +78,36 @@ async def generate(gw: Gateway, ctx: RequestContext, body: dict[str, Any], path:
     """Chat and legacy completions: classify, decide, dispatch, respond (plain or streaming)."""
     classification, decision = plan(gw, ctx, body)
     targets = targets_for(ctx.policy, decision)
+    if decision.strategy == "cascade":
+        return await _cascade(gw, ctx, body, path, classification, decision, targets)
     if body.get("stream") is True:
         outcome = await dispatch_stream(targets, gw.upstream_for, path, body)
         headers = _headers(ctx, decision, outcome.attempted)
         return Result(headers, stream=relay(outcome), decision=decision, classification=classification)
     plain = await dispatch_plain(targets, gw.upstream_for, path, body)
     return Result(_headers(ctx, decision, plain.attempted), plain.reply.body, decision=decision, classification=classification)
+
+
+async def _cascade(
+    gw: Gateway,
+    ctx: RequestContext,
+    body: dict[str, Any],
+    path: str,
+    c: Classification,
+    decision: Decision,
+    targets: list[Target],
+) -> Result:
+    spec = ctx.policy.routes[decision.route].cascade
+    if body.get("stream") is True:
+        done = await cascade_stream(targets, gw.upstream_for, path, body, spec)
+        assert done.stream_outcome is not None
+        headers = _headers(ctx, decision, done.stream_outcome.attempted) | done.headers
+        return Result(headers, stream=done.stream, decision=decision, classification=c)
+    done = await cascade_plain(targets, gw.upstream_for, path, body, spec)
+    assert done.plain is not None
+    return Result(
+        _headers(ctx, decision, done.plain.attempted) | done.headers, done.plain.reply.body, decision=decision, classification=c
+    )
 
 
 def _embedding_models(policy: Policy, name: Any) -> list[str]:

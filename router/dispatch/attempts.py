@@ -106,15 +106,26 @@ async def dispatch_stream(targets: Sequence[Target], pick: PickUpstream, path: s
     return await _walk(targets, attempt, attempted)
 
 
-async def relay(outcome: StreamOutcome) -> AsyncIterator[bytes]:
-    """The committed stream, chunk by chunk; idle stalls and upstream failures end it with an error event."""
+async def relay(
+    outcome: StreamOutcome,
+    held: Sequence[bytes] | None = None,
+    pending: asyncio.Future[bytes] | None = None,
+    transform: Callable[[bytes], bytes] | None = None,
+) -> AsyncIterator[bytes]:
+    """The committed stream, chunk by chunk; idle stalls and upstream failures end it with an error event.
+
+    `held` replaces the first chunk when a caller already read ahead (the cascade's window), `pending` is
+    a read still under way, and `transform` rewrites chunks (e.g. removing logprobs the gateway asked for).
+    """
     idle = outcome.target.spec.timeouts.idle
     try:
-        yield outcome.first
+        for chunk in [outcome.first] if held is None else held:
+            yield transform(chunk) if transform else chunk
         while True:
             try:
                 async with asyncio.timeout(idle):
-                    chunk = await anext(outcome.chunks)
+                    chunk = await pending if pending is not None else await anext(outcome.chunks)
+                    pending = None
             except StopAsyncIteration:
                 return
             except TimeoutError:
@@ -123,6 +134,8 @@ async def relay(outcome: StreamOutcome) -> AsyncIterator[bytes]:
             except RouterError as exc:
                 yield sse_error_event(exc)
                 return
-            yield chunk
+            yield transform(chunk) if transform else chunk
     finally:
+        if pending is not None:
+            pending.cancel()
         await outcome.stream.aclose()

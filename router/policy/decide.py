@@ -149,8 +149,9 @@ def decide(
         tier, reason, detail = _apply_limits(tier, reason, detail, fitting, estimates, hints)
     other: Tier = "slm" if tier == "llm" else "llm"
     fallback = [n for n in route.fallback if _fits(models[n], c) is None]
-    order = fitting[tier] + (fitting[other] if route.strategy == "cascade" else []) + fallback
-    return Decision(route_name, route.strategy, tier, _dedupe(order), reason, detail, estimates)
+    cascading = reason == "cascade"  # a rule that forced a tier turns a cascade into a plain choice
+    order = fitting[tier] + (fitting[other] if cascading else []) + fallback
+    return Decision(route_name, "cascade" if cascading else "classify", tier, _dedupe(order), reason, detail, estimates)
 
 
 def _apply_limits(

@@ -7,9 +7,10 @@ an error at load time, not a silently ignored setting.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Tier = Literal["slm", "llm"]
 Strategy = Literal["classify", "cascade", "fixed"]
@@ -80,6 +81,34 @@ class ModelSpec(_Strict):
     timeouts: Timeouts = Field(default_factory=Timeouts)
 
 
+class CascadeSpec(_Strict):
+    """When the SLM's answer looks weak enough to ask the LLM instead (strategy cascade)."""
+
+    min_mean_logprob: float = Field(-1.0, le=0, description="escalate when the mean token log-probability is lower")
+    escalate_on_length: bool = Field(True, description="escalate when the SLM stopped at max_tokens (finish_reason length)")
+    escalate_on_refusal: bool = Field(True, description="escalate on an empty or refusing answer")
+    refusal_patterns: list[str] = Field(
+        default_factory=lambda: [
+            r"^\s*(i'?m sorry|i am sorry|sorry)[, ]",
+            r"\bi (can(no|')t|am unable to|'m unable to|am not able to)\b",
+            r"\bas an ai( language model)?\b",
+        ],
+        description="case-insensitive regular expressions that mark a refusal",
+    )
+    hold_chunks: int = Field(8, ge=1, le=256, description="streaming: SLM chunks held and judged before committing")
+    hold_ms: float = Field(1500, gt=0, description="streaming: commit after this long even if fewer chunks arrived")
+
+    @field_validator("refusal_patterns")
+    @classmethod
+    def _compiles(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"refusal pattern {pattern!r} is not a valid regular expression: {exc}") from None
+        return patterns
+
+
 class RouteSpec(_Strict):
     strategy: Strategy = "fixed"
     tiers: dict[Tier, list[str]] = Field(default_factory=dict, description="catalog models per tier, in order")
@@ -87,6 +116,7 @@ class RouteSpec(_Strict):
     threshold: float = Field(0.5, ge=0, le=1, description="LLM tier when p_strong >= threshold")
     fallback: list[str] = Field(default_factory=list, description="tried after the chosen candidates fail")
     allow_tier_hint: bool = Field(True, description="honour the x-router-tier request header")
+    cascade: CascadeSpec = Field(default_factory=CascadeSpec)
 
     @model_validator(mode="after")
     def _has_models(self) -> RouteSpec:

@@ -94,6 +94,17 @@ async def chat(request: web.Request) -> web.StreamResponse:
         choice: dict[str, Any] = {"index": 0, "finish_reason": finish}
         if is_chat:
             choice["message"] = {"role": "assistant", "content": text}
+            if "tool_calls" in state.control:
+                calls = state.control["tool_calls"]
+                choice["message"] = {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {"id": f"call_{i}", "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+                        for i, c in enumerate(calls)
+                    ],
+                }
+                choice["finish_reason"] = "tool_calls"
             if body.get("logprobs"):
                 choice["logprobs"] = _logprobs(state, words)
         else:

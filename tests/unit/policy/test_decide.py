@@ -92,6 +92,7 @@ CASES = [
         "threshold",
     ),  # streaming: only time to first token counts
     ("casc", cls(0.9), Hints(), None, "slm", "slm", "cascade"),
+    ("casc", cls(0.1, needs_tools=True), Hints(), None, "llm", "llm", "tools"),  # a rule ends the cascade
     ("pinned", cls(0.9), Hints(tier="llm"), None, "slm", "slm", "fixed"),
     ("pinned", cls(0.1, tokens=5000), Hints(), None, "llm", "llm", "fixed"),
 ]
@@ -110,6 +111,7 @@ def test_candidates_keep_order_and_dedupe_fallback() -> None:
     assert decide(p, "auto", p.routes["auto"], cls(0.1)).candidates == ("slm", "llm2")
     assert decide(p, "auto", p.routes["auto"], cls(0.9)).candidates == ("llm", "llm2")
     assert decide(p, "casc", p.routes["casc"], cls(0.1)).candidates == ("slm", "llm")
+    assert decide(p, "casc", p.routes["casc"], cls(0.1, needs_tools=True)).strategy == "classify"
 
 
 def test_estimates_are_reported() -> None:

@@ -91,6 +91,7 @@ def test_weak_answers_escalate(
     headers, completion = chat(cascade_gw, **extra)
     assert (headers["x-router-escalated"], headers["x-router-escalation-reason"]) == ("true", reason)
     assert headers["x-router-tier"] == "llm" and headers["x-router-model"] == "hosted-llm"
+    assert completion.choices[0].message.content == '{"city": "Paris"}'  # type: ignore[attr-defined]
     assert len(llm.received()) == 1 and "logprobs" not in llm.received()[0]["body"]
 
 

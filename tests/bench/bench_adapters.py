@@ -82,7 +82,10 @@ async def close(store: Store) -> None:
 
 
 async def bench(redis_url: str, lookups: int) -> None:
-    kinds: dict[str, object] = {"memory": MemoryStore, "redis": lambda: RedisStore(redis_url, prefix=f"bench{uuid.uuid4().hex[:6]}:")}
+    kinds: dict[str, object] = {
+        "memory": MemoryStore,
+        "redis": lambda: RedisStore(redis_url, prefix=f"bench{uuid.uuid4().hex[:6]}:"),
+    }
     full = adapters(10_000)
     print(f"load: 10,000 adapters across {TENANTS:,} tenants (one put_adapters call; pipelined on Redis)")
     print(f"{'store':<8} {'seconds':>9} {'adapters/s':>12}  target < 1 s")

@@ -100,7 +100,9 @@ async def test_spend_per_utc_day_and_month(store: Store) -> None:
 # Usage ledger
 
 
-def rec(tenant: str = "acme", model: str = "local-phi3", day: str = "2024-03-01", route: str = "auto", **kw: object) -> UsageRecord:
+def rec(
+    tenant: str = "acme", model: str = "local-phi3", day: str = "2024-03-01", route: str = "auto", **kw: object
+) -> UsageRecord:
     tier = "llm" if model.startswith("hosted") else "slm"
     return UsageRecord(tenant=tenant, model=model, route=route, tier=tier, day=day, **kw)  # type: ignore[arg-type]
 
@@ -113,7 +115,10 @@ async def test_usage_sums_per_tenant_model_day(store: Store) -> None:
     await store.record_usage(rec(day="2024-04-01", prompt_tokens=1))
 
     rows = await store.usage("acme", "2024-03-01", "2024-03-31")
-    assert [(r.tenant, r.model, r.day) for r in rows] == [("acme", "hosted-gpt4o", "2024-03-01"), ("acme", "local-phi3", "2024-03-01")]
+    assert [(r.tenant, r.model, r.day) for r in rows] == [
+        ("acme", "hosted-gpt4o", "2024-03-01"),
+        ("acme", "local-phi3", "2024-03-01"),
+    ]
     phi = rows[1]
     assert (phi.tier, phi.requests, phi.prompt_tokens, phi.completion_tokens) == ("slm", 3, 30, 12)
     assert phi.cost_usd == pytest.approx(0.0) and phi.llm_cost_usd == pytest.approx(0.003)

@@ -14,6 +14,7 @@ from router.classify.scores import Scorer
 from router.classify.tokens import TokenCounter
 from router.policy.reload import PolicyHolder
 from router.settings import Settings
+from router.telemetry.record import Observer
 from router.upstream.base import Target, Upstream
 from router.upstream.openai_compat import OpenAICompatUpstream, make_transport
 
@@ -42,6 +43,8 @@ class Gateway:
     slow: Upstream | None = None  # litellm, created on first use
     draining: bool = False
     scorers: dict[str, Scorer] = field(default_factory=dict)
+    observers: list[Observer] = field(default_factory=list)  # told of every finished request
+    breaker_states: dict[str, str] = field(default_factory=dict)  # kept by dispatch
 
     @classmethod
     def build(cls, settings: Settings) -> Gateway:
@@ -57,6 +60,10 @@ class Gateway:
         if scorer is None:
             scorer = self.scorers[kind] = load_scorer(kind)
         return scorer
+
+    def breaker_snapshot(self) -> dict[str, str]:
+        """Circuit-breaker state per catalog model (closed, open, half_open), as last seen by this process."""
+        return dict(self.breaker_states)
 
     def upstream_for(self, target: Target) -> Upstream:
         if target.spec.endpoint.fast_path:

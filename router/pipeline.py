@@ -1,27 +1,32 @@
 """The request pipeline, top to bottom: the only module that knows the order of the stages.
 
-    resolve route ─> classify ─> decide ─> dispatch ─> respond
+    resolve route ─> classify ─> decide ─> dispatch ─> respond ─> account
 
 Endpoints (router.api) parse and validate the wire format, then call one function here; each returns a
-Result that the endpoint turns into HTTP. Tenancy (authenticate, admit) and accounting slot in around
-these stages.
+Result that the endpoint turns into HTTP. `account` builds one RequestRecord per request (for streams,
+when the stream ends, however it ends) and hands it to the gateway's observers.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from router.classify.classifier import Classification
 from router.dispatch.attempts import Attempted, dispatch_plain, dispatch_stream, relay
 from router.dispatch.cascade import cascade_plain, cascade_stream
-from router.errors import BadRequest, NotFound
+from router.errors import BadRequest, NotFound, RouterError
 from router.gateway import Gateway
 from router.policy.compiled import Policy
 from router.policy.decide import Decision, Hints, decide
 from router.policy.schema import RouteSpec
+from router.telemetry.meter import StreamMeter, cost_usd, text_of, usage_of
+from router.telemetry.record import RequestRecord
 from router.upstream.base import Target
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -29,6 +34,8 @@ class RequestContext:
     request_id: str
     hints: Hints
     policy: Policy  # read once: the whole request sees one policy version
+    started: float = field(default_factory=time.perf_counter)
+    tenant: str | None = None
 
 
 @dataclass(slots=True)
@@ -78,14 +85,99 @@ async def generate(gw: Gateway, ctx: RequestContext, body: dict[str, Any], path:
     """Chat and legacy completions: classify, decide, dispatch, respond (plain or streaming)."""
     classification, decision = plan(gw, ctx, body)
     targets = targets_for(ctx.policy, decision)
+    record = _record(ctx, path, decision, classification, body)
     if decision.strategy == "cascade":
-        return await _cascade(gw, ctx, body, path, classification, decision, targets)
+        return await _cascade(gw, ctx, body, path, classification, decision, targets, record)
     if body.get("stream") is True:
-        outcome = await dispatch_stream(targets, gw.upstream_for, path, body)
+        outcome = await _guard(gw, record, dispatch_stream(targets, gw.upstream_for, path, body))
         headers = _headers(ctx, decision, outcome.attempted)
-        return Result(headers, stream=relay(outcome), decision=decision, classification=classification)
-    plain = await dispatch_plain(targets, gw.upstream_for, path, body)
+        return Result(
+            headers,
+            stream=_metered(gw, ctx, record, outcome.attempted, relay(outcome)),
+            decision=decision,
+            classification=classification,
+        )
+    plain = await _guard(gw, record, dispatch_plain(targets, gw.upstream_for, path, body))
+    account_plain(gw, ctx, record, plain.attempted, plain.reply.data)
     return Result(_headers(ctx, decision, plain.attempted), plain.reply.body, decision=decision, classification=classification)
+
+
+def _record(ctx: RequestContext, path: str, decision: Decision, c: Classification | None, body: dict[str, Any]) -> RequestRecord:
+    operation = {"chat/completions": "chat", "completions": "text_completion", "embeddings": "embeddings"}[path]
+    record = RequestRecord(
+        ctx.request_id, operation, decision.route, tenant=ctx.tenant, reason=decision.reason, stream=body.get("stream") is True
+    )
+    if c is not None:
+        record.prompt_tokens, record.classifier_ms = c.prompt_tokens, c.elapsed_ms
+        record.p_strong = c.scores.p_strong if c.scorer != "none" else None
+    return record
+
+
+async def _guard(gw: Gateway, record: RequestRecord, work: Awaitable[T]) -> T:
+    """Account failed requests too: the error's status, type and what was tried."""
+    try:
+        return await work
+    except RouterError as exc:
+        record.status, record.error_type = exc.status, exc.type
+        _finish(gw, record, None)
+        raise
+
+
+def _finish(gw: Gateway, record: RequestRecord, started: float | None) -> None:
+    if started is not None:
+        record.latency_s = time.perf_counter() - started
+    for observer in gw.observers:
+        observer.observe(record)
+
+
+def _fill(ctx: RequestContext, record: RequestRecord, attempted: Attempted) -> None:
+    target = attempted.target
+    assert target is not None
+    record.model, record.tier, record.upstream_model = target.name, target.spec.tier, target.upstream_model
+    record.provider, record.fallbacks = target.spec.endpoint.provider, attempted.fallbacks
+    llm = ctx.policy.routes[record.route].tiers.get("llm") if record.route in ctx.policy.routes else None
+    record.extra["llm_reference"] = llm[0] if llm else target.name
+
+
+def _costs(ctx: RequestContext, record: RequestRecord) -> None:
+    assert record.model is not None
+    record.cost_usd = cost_usd(ctx.policy.models[record.model], record.prompt_tokens, record.completion_tokens)
+    reference = ctx.policy.models.get(record.extra.get("llm_reference", record.model))
+    record.llm_cost_usd = cost_usd(reference, record.prompt_tokens, record.completion_tokens) if reference else record.cost_usd
+
+
+def account_plain(gw: Gateway, ctx: RequestContext, record: RequestRecord, attempted: Attempted, data: dict[str, Any]) -> None:
+    _fill(ctx, record, attempted)
+    usage = usage_of(data)
+    if usage is None:
+        record.completion_tokens, record.tokens_estimated = gw.classifier.counter.count(text_of(data)), True
+    else:
+        record.prompt_tokens, record.completion_tokens = usage
+    record.ttft_s = time.perf_counter() - ctx.started
+    _costs(ctx, record)
+    _finish(gw, record, ctx.started)
+
+
+async def _metered(
+    gw: Gateway, ctx: RequestContext, record: RequestRecord, attempted: Attempted, stream: AsyncIterator[bytes]
+) -> AsyncIterator[bytes]:
+    """Pass the stream through unchanged; account it when it ends, however it ends."""
+    meter = StreamMeter(ctx.started)
+    _fill(ctx, record, attempted)
+    try:
+        async for chunk in stream:
+            meter.feed(chunk)
+            yield chunk
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
+        record.interrupted = not meter.finished
+        if meter.usage is not None:
+            record.prompt_tokens, record.completion_tokens = meter.usage
+        else:
+            record.completion_tokens, record.tokens_estimated = gw.classifier.counter.count(meter.text), True
+        record.ttft_s = meter.ttft_s
+        _costs(ctx, record)
+        _finish(gw, record, ctx.started)
 
 
 async def _cascade(
@@ -96,18 +188,22 @@ async def _cascade(
     c: Classification,
     decision: Decision,
     targets: list[Target],
+    record: RequestRecord,
 ) -> Result:
     spec = ctx.policy.routes[decision.route].cascade
     if body.get("stream") is True:
-        done = await cascade_stream(targets, gw.upstream_for, path, body, spec)
-        assert done.stream_outcome is not None
+        done = await _guard(gw, record, cascade_stream(targets, gw.upstream_for, path, body, spec))
+        assert done.stream_outcome is not None and done.stream is not None
+        record.escalated, record.escalation_reason = done.escalated, done.verdict.reason
         headers = _headers(ctx, decision, done.stream_outcome.attempted) | done.headers
-        return Result(headers, stream=done.stream, decision=decision, classification=c)
-    done = await cascade_plain(targets, gw.upstream_for, path, body, spec)
+        stream = _metered(gw, ctx, record, done.stream_outcome.attempted, done.stream)
+        return Result(headers, stream=stream, decision=decision, classification=c)
+    done = await _guard(gw, record, cascade_plain(targets, gw.upstream_for, path, body, spec))
     assert done.plain is not None
-    return Result(
-        _headers(ctx, decision, done.plain.attempted) | done.headers, done.plain.reply.body, decision=decision, classification=c
-    )
+    record.escalated, record.escalation_reason = done.escalated, done.verdict.reason
+    account_plain(gw, ctx, record, done.plain.attempted, done.plain.reply.data)
+    headers = _headers(ctx, decision, done.plain.attempted) | done.headers
+    return Result(headers, done.plain.reply.body, decision=decision, classification=c)
 
 
 def _embedding_models(policy: Policy, name: Any) -> list[str]:

@@ -110,8 +110,12 @@ class FastPath:
                 await send({"type": "http.response.body", "body": result.body})
                 return
             await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + _header_list(result.headers)})
-            async for chunk in result.stream:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            stream = result.stream
+            try:
+                async for chunk in stream:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            finally:
+                await stream.aclose()  # type: ignore[attr-defined]  # closes the upstream and accounts the stream
             await send({"type": "http.response.body", "body": b""})
         except RouterError as exc:
             await _send_error(send, exc, rid)

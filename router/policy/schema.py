@@ -151,6 +151,8 @@ class ServerSpec(_Strict):
     reload_interval_s: float = Field(0.5, gt=0, le=60, description="how often the policy file is checked")
     scorer: Literal["learned", "heuristic"] = Field("learned", description="the classifier behind strategy classify")
     expose_models: bool = Field(True, description="clients may name catalog models directly, as fixed routes")
+    metrics_tenant_label: bool = Field(True, description="label metrics by tenant (switch off for many tenants)")
+    log_prompts: bool = Field(False, description="include prompt text in request logs (off: never logged)")
 
 
 class PolicyFile(_Strict):

@@ -1,0 +1,129 @@
+"""`router train | eval | calibrate`: argparse wiring for the learned router's offline tools.
+
+Each subcommand's `func` takes the parsed arguments and returns an exit code. Problems with input
+(unreadable files, bad JSONL lines, unusable weights) are reported as `file:line: message` on stderr,
+never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from router.classify.learned import WEIGHTS_PATH, LearnedScorer
+
+
+def default_data() -> list[Path]:
+    """The shared training data next to the checkout (../shared/data/routing/*.jsonl), if present."""
+    return sorted((Path.cwd().parent / "shared" / "data" / "routing").glob("*.jsonl"))
+
+
+def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Register `train`, `eval` and `calibrate` on a `router` argument parser's subparsers."""
+    p = subparsers.add_parser("train", help="fit the learned router's weights from labelled JSONL rows")
+    p.add_argument("--data", type=Path, nargs="+", help="labelled JSONL files (default: ../shared/data/routing/*.jsonl)")
+    p.add_argument("--out", type=Path, default=WEIGHTS_PATH, help="where to write the weights (.npz)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the cross-validation folds")
+    p.add_argument("--cv", type=int, default=5, metavar="K", help="folds for the report and calibration (0: none)")
+    p.set_defaults(func=run_train)
+
+    p = subparsers.add_parser("eval", help="APGR and CPT per benchmark of the learned router")
+    p.add_argument("--data", type=Path, nargs="+", required=True, help="labelled JSONL files")
+    p.add_argument("--weights", type=Path, default=None, help="weights file (default: the shipped weights)")
+    p.add_argument("--plot", type=Path, default=None, help="write the quality-vs-strong-share curve as PNG")
+    p.add_argument("--cv", type=int, default=0, metavar="K", help="cross-validate: train on the other K-1 folds")
+    p.add_argument("--seed", type=int, default=0, help="seed of the cross-validation folds")
+    p.set_defaults(func=run_eval)
+
+    p = subparsers.add_parser("calibrate", help="the p_strong threshold sending a target share to the LLM tier")
+    p.add_argument("--target-llm-share", type=float, required=True, help="share of requests for the LLM tier, 0..1")
+    p.add_argument("--data", type=Path, nargs="+", required=True, help="JSONL prompts or chat requests")
+    p.add_argument("--weights", type=Path, default=None, help="weights file (default: the shipped weights)")
+    p.set_defaults(func=run_calibrate)
+
+
+def _report(errors: list[str]) -> None:
+    for line in errors:
+        print(line, file=sys.stderr)
+
+
+def _scorer(path: Path | None) -> LearnedScorer | None:
+    try:
+        return LearnedScorer.from_package() if path is None else LearnedScorer.from_file(path)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"{path or WEIGHTS_PATH}:0: cannot load weights: {exc}", file=sys.stderr)
+        return None
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """`router train`: fit, write the weights, print the cross-validated table."""
+    from router.classify.evaluate import format_table
+    from router.classify.train import train
+
+    data: list[Path] = args.data or default_data()
+    if not data:
+        print("no training data: pass --data FILE... (../shared/data/routing/*.jsonl is absent)", file=sys.stderr)
+        return 1
+    try:
+        report = train(data, args.out, seed=args.seed, folds=args.cv)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"trained on {report.n_rows} rows -> {report.out_path}")
+    if report.cv:
+        print(f"{args.cv}-fold cross-validation (seed {args.seed}):")
+        print(format_table(report.cv))
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """`router eval`: score labelled rows (or cross-validate on them) and print APGR / CPT."""
+    from router.classify.evaluate import Outcome, by_benchmark, format_table, plot
+    from router.classify.train import load_rows, out_of_fold
+
+    rows, errors = load_rows(args.data)
+    _report(errors)
+    if not rows:
+        print("no usable rows", file=sys.stderr)
+        return 1
+    if args.cv:
+        if args.cv < 2 or args.cv > len(rows):
+            print(f"--cv must be within 2..{len(rows)}", file=sys.stderr)
+            return 1
+        p_strong = [float(p) for p in out_of_fold(rows, args.cv, args.seed)]
+    else:
+        scorer = _scorer(args.weights)
+        if scorer is None:
+            return 1
+        p_strong = [s.p_strong for s in scorer.score_batch([(r.prompt, r.context) for r in rows])]
+    outcomes = [Outcome(r.benchmark, p, r.weak_correct, r.strong_correct) for r, p in zip(rows, p_strong, strict=True)]
+    print(format_table(by_benchmark(outcomes)))
+    if args.plot is not None:
+        try:
+            plot(outcomes, args.plot)
+        except OSError as exc:
+            print(f"{args.plot}:0: cannot write plot: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+    return 1 if errors else 0
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    """`router calibrate`: print the threshold for the target LLM share over the given prompts."""
+    from router.classify.calibrate import calibrate_files
+
+    share = args.target_llm_share
+    if not 0.0 <= share <= 1.0:
+        print(f"--target-llm-share must be within 0..1, got {share}", file=sys.stderr)
+        return 1
+    scorer = _scorer(args.weights)
+    if scorer is None:
+        return 1
+    threshold, n, errors = calibrate_files(scorer, args.data, share)
+    _report(errors)
+    if n == 0:
+        print("no usable prompts", file=sys.stderr)
+        return 1
+    print(f"{threshold:.6f}")
+    return 1 if errors else 0

@@ -1,0 +1,45 @@
+"""RequestRecord: everything known about one finished request, built once by the pipeline's account stage
+and handed to every consumer (usage ledger, budgets, metrics, logs). Carries no prompt text and no key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    request_id: str
+    operation: str  # chat, text_completion, embeddings (OpenTelemetry gen_ai.operation.name)
+    route: str
+    tenant: str | None = None
+    tier: str | None = None
+    model: str | None = None  # catalog name of the model that answered (or was last tried)
+    upstream_model: str | None = None
+    provider: str | None = None
+    reason: str | None = None  # the decision's reason code
+    status: int = 200
+    error_type: str | None = None
+    stream: bool = False
+    latency_s: float = 0.0  # until the last byte went to the client
+    ttft_s: float | None = None  # until the first content chunk (streams) or the whole answer (plain)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    tokens_estimated: bool = False  # counted with tiktoken because the upstream gave no usage
+    cost_usd: float = 0.0
+    llm_cost_usd: float = 0.0  # what the route's LLM tier would have cost for the same tokens
+    fallbacks: int = 0
+    retries: int = 0
+    escalated: bool | None = None  # cascade routes only
+    escalation_reason: str | None = None
+    interrupted: bool = False  # the client left or the upstream failed mid-stream
+    classifier_ms: float | None = None
+    p_strong: float | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class Observer(Protocol):
+    """Anything that wants each finished request. Must not raise and must not block."""
+
+    def observe(self, record: RequestRecord) -> None: ...

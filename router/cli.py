@@ -6,6 +6,7 @@ Every subcommand is a small function taking parsed arguments and returning an ex
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ipaddress
 import json
 import logging
@@ -105,7 +106,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         return 2
     try:
         gw = _planner(args)
-        print(json.dumps(pipeline.explain(gw, _context(gw), body), indent=2))
+        print(json.dumps(asyncio.run(pipeline.explain(gw, _context(gw), body)), indent=2))
     except PolicyInvalid as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -125,6 +126,11 @@ def cmd_classify(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 1
     ctx = _context(gw)
+    try:
+        resolved = asyncio.run(pipeline.resolve(gw, ctx, args.route))
+    except RouterError as exc:
+        print(f"router classify: {exc.message}", file=sys.stderr)
+        return 1
     out = sys.stdout
     for number, line in enumerate(sys.stdin, 1):
         try:
@@ -133,7 +139,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
                 raise ValueError("each line must be a JSON object")
             body = dict(row) if "messages" in row else {"messages": [{"role": "user", "content": str(row.get("prompt", ""))}]}
             body["model"] = args.route
-            classification, decision = pipeline.plan(gw, ctx, body)
+            classification, decision = pipeline.plan(gw, ctx, body, resolved, ctx.hints)
             result: dict[str, Any] = classification.as_dict() | {
                 "tier": decision.tier,
                 "model": decision.candidates[0],

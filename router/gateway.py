@@ -14,7 +14,15 @@ from router.classify.scores import Scorer
 from router.classify.tokens import TokenCounter
 from router.policy.reload import PolicyHolder
 from router.settings import Settings
+from router.store import open_store
+from router.store.base import Store
+from router.store.memory import MemoryStore
+from router.telemetry.latency import LatencyTracker
+from router.telemetry.logs import JsonLogObserver
+from router.telemetry.metrics import PrometheusObserver
 from router.telemetry.record import Observer
+from router.tenancy.auth import admin_key_digest
+from router.tenancy.usage import UsageLedger
 from router.upstream.base import Target, Upstream
 from router.upstream.openai_compat import OpenAICompatUpstream, make_transport
 
@@ -42,15 +50,25 @@ class Gateway:
     fast: Upstream
     slow: Upstream | None = None  # litellm, created on first use
     draining: bool = False
+    admin_digest: str | None = field(default_factory=admin_key_digest)  # sha256 of ROUTER_ADMIN_KEY
     scorers: dict[str, Scorer] = field(default_factory=dict)
+    store: Store = field(default_factory=MemoryStore)
+    latency: LatencyTracker = field(default_factory=LatencyTracker)
+    ledger: UsageLedger | None = None
     observers: list[Observer] = field(default_factory=list)  # told of every finished request
     breaker_states: dict[str, str] = field(default_factory=dict)  # kept by dispatch
+    metrics: PrometheusObserver | None = None  # renders GET /metrics
 
     @classmethod
     def build(cls, settings: Settings) -> Gateway:
         policies = PolicyHolder(settings.policy_path)
         fast = OpenAICompatUpstream(make_transport(settings.transport))
-        gateway = cls(settings, policies, Classifier(TokenCounter()), fast)
+        store = open_store(settings.redis_url)
+        gateway = cls(settings, policies, Classifier(TokenCounter()), fast, store=store)
+        gateway.ledger = UsageLedger(store)
+        gateway.observers += [gateway.latency, gateway.ledger]
+        gateway.metrics = PrometheusObserver(gateway)
+        gateway.observers += [gateway.metrics, JsonLogObserver()]
         gateway.scorer(policies.current.spec.server.scorer)  # load weights at start, not on a request
         return gateway
 
@@ -75,6 +93,9 @@ class Gateway:
         return self.slow
 
     async def aclose(self) -> None:
+        if self.ledger is not None:
+            await self.ledger.drain()
+        await self.store.aclose()
         await self.fast.aclose()
         if self.slow is not None:
             await self.slow.aclose()

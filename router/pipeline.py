@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from router.classify.classifier import Classification
@@ -21,9 +21,11 @@ from router.errors import BadRequest, NotFound, RouterError
 from router.gateway import Gateway
 from router.policy.compiled import Policy
 from router.policy.decide import Decision, Hints, decide
-from router.policy.schema import RouteSpec
+from router.policy.schema import AdapterSpec, RouteSpec
 from router.telemetry.meter import StreamMeter, cost_usd, text_of, usage_of
 from router.telemetry.record import RequestRecord
+from router.tenancy.auth import SINGLE_TENANT
+from router.tenancy.limits import admit
 from router.upstream.base import Target
 
 T = TypeVar("T")
@@ -36,6 +38,7 @@ class RequestContext:
     policy: Policy  # read once: the whole request sees one policy version
     started: float = field(default_factory=time.perf_counter)
     tenant: str | None = None
+    response_headers: dict[str, str] = field(default_factory=dict)  # e.g. rate-limit state
 
 
 @dataclass(slots=True)
@@ -48,23 +51,79 @@ class Result:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def resolve_route(policy: Policy, name: Any) -> tuple[str, RouteSpec]:
-    route = policy.routes.get(name) if isinstance(name, str) else None
-    if route is None:
-        raise NotFound(f"The model {name!r} does not exist or you do not have access to it.", param="model")
-    return name, route
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """What the request's `model` names: a route, or a tenant's adapter on its base model."""
+
+    name: str
+    route: RouteSpec
+    adapter: AdapterSpec | None = None
 
 
-def targets_for(policy: Policy, decision: Decision) -> list[Target]:
-    return [Target(name, policy.models[name], policy.models[name].endpoint.model) for name in decision.candidates]
+def _not_found(name: Any) -> NotFound:
+    # the same answer for a name that does not exist and one that belongs to another tenant
+    return NotFound(f"The model {name!r} does not exist or you do not have access to it.", param="model")
 
 
-def plan(gw: Gateway, ctx: RequestContext, body: dict[str, Any]) -> tuple[Classification, Decision]:
+async def resolve(gw: Gateway, ctx: RequestContext, name: Any) -> Resolved:
+    if not isinstance(name, str):
+        raise _not_found(name)
+    policy = ctx.policy
+    routes = policy.tenant_routes[ctx.tenant] if policy.multi_tenant and ctx.tenant in policy.tenant_routes else policy.routes
+    route = routes.get(name)
+    if route is not None:
+        return Resolved(name, route)
+    tenant = ctx.tenant or SINGLE_TENANT
+    adapter = policy.adapters.get((tenant, name))
+    if adapter is None:
+        stored = await gw.store.get_adapter(tenant, name)
+        if stored is not None:
+            adapter = AdapterSpec(base=stored.base_model, adapter=stored.adapter_module)
+    if adapter is None or adapter.base not in policy.models:
+        raise _not_found(name)
+    return Resolved(name, RouteSpec.model_construct(strategy="fixed", models=[adapter.base], fallback=[]), adapter)
+
+
+def targets_for(policy: Policy, decision: Decision, adapter: AdapterSpec | None = None) -> list[Target]:
+    return [
+        Target(
+            name, policy.models[name], adapter.adapter if adapter and name == adapter.base else policy.models[name].endpoint.model
+        )
+        for name in decision.candidates
+    ]
+
+
+def plan(
+    gw: Gateway, ctx: RequestContext, body: dict[str, Any], resolved: Resolved, hints: Hints
+) -> tuple[Classification, Decision]:
     """Classify and decide: everything short of calling a model (this is what explain shows)."""
-    route_name, route = resolve_route(ctx.policy, body.get("model"))
-    scorer = gw.scorer(ctx.policy.spec.server.scorer) if route.strategy == "classify" else None
+    scorer = gw.scorer(ctx.policy.spec.server.scorer) if resolved.route.strategy == "classify" else None
     classification = gw.classifier.classify(body, scorer)
-    return classification, decide(ctx.policy, route_name, route, classification, ctx.hints)
+    decision = decide(ctx.policy, resolved.name, resolved.route, classification, hints, gw.latency.snapshot())
+    if resolved.adapter is not None:
+        decision = replace(
+            decision, reason="adapter", detail=f"adapter {resolved.adapter.adapter!r} on {resolved.adapter.base!r}"
+        )
+    return classification, decision
+
+
+async def admit_tenant(gw: Gateway, ctx: RequestContext, c: Classification, record: RequestRecord) -> Hints:
+    """Rate limits and budgets for the calling tenant; returns the hints routing must honour."""
+    tenant = ctx.policy.tenants.get(ctx.tenant or "")
+    if tenant is None:
+        return ctx.hints
+    admission = await _guard(
+        gw, record, admit(gw.store, ctx.tenant or "", tenant.limits, c.prompt_tokens + c.expected_output_tokens, time.time())
+    )
+    ctx.response_headers.update(admission.headers)
+    record.reserved_tokens, record.reserved_at = admission.reserved_tokens, admission.reserved_at
+    hints = ctx.hints
+    if admission.downgrade:
+        hints = replace(hints, tier="slm", forced_by="budget")
+    if admission.remaining_usd is not None:
+        cap = admission.remaining_usd if hints.max_cost_usd is None else min(hints.max_cost_usd, admission.remaining_usd)
+        hints = replace(hints, max_cost_usd=cap)
+    return hints
 
 
 def _headers(ctx: RequestContext, decision: Decision, attempted: Attempted) -> dict[str, str]:
@@ -78,14 +137,22 @@ def _headers(ctx: RequestContext, decision: Decision, attempted: Attempted) -> d
         "x-router-reason": decision.reason,
         "x-router-fallbacks": str(attempted.fallbacks),
         "x-router-policy-version": ctx.policy.digest,
+        **ctx.response_headers,
     }
 
 
 async def generate(gw: Gateway, ctx: RequestContext, body: dict[str, Any], path: str) -> Result:
     """Chat and legacy completions: classify, decide, dispatch, respond (plain or streaming)."""
-    classification, decision = plan(gw, ctx, body)
-    targets = targets_for(ctx.policy, decision)
-    record = _record(ctx, path, decision, classification, body)
+    resolved = await resolve(gw, ctx, body.get("model"))
+    record = RequestRecord(ctx.request_id, OPERATIONS[path], resolved.name, tenant=ctx.tenant, stream=body.get("stream") is True)
+    hints = ctx.hints
+    if ctx.policy.multi_tenant:
+        hints = await admit_tenant(gw, ctx, gw.classifier.classify(body, None), record)
+    classification, decision = plan(gw, ctx, body, resolved, hints)
+    targets = targets_for(ctx.policy, decision, resolved.adapter)
+    _describe(record, decision, classification)
+    if resolved.adapter is not None and resolved.adapter.path:
+        targets = [replace(t, load_path=resolved.adapter.path) for t in targets]
     if decision.strategy == "cascade":
         return await _cascade(gw, ctx, body, path, classification, decision, targets, record)
     if body.get("stream") is True:
@@ -102,15 +169,13 @@ async def generate(gw: Gateway, ctx: RequestContext, body: dict[str, Any], path:
     return Result(_headers(ctx, decision, plain.attempted), plain.reply.body, decision=decision, classification=classification)
 
 
-def _record(ctx: RequestContext, path: str, decision: Decision, c: Classification | None, body: dict[str, Any]) -> RequestRecord:
-    operation = {"chat/completions": "chat", "completions": "text_completion", "embeddings": "embeddings"}[path]
-    record = RequestRecord(
-        ctx.request_id, operation, decision.route, tenant=ctx.tenant, reason=decision.reason, stream=body.get("stream") is True
-    )
-    if c is not None:
-        record.prompt_tokens, record.classifier_ms = c.prompt_tokens, c.elapsed_ms
-        record.p_strong = c.scores.p_strong if c.scorer != "none" else None
-    return record
+OPERATIONS = {"chat/completions": "chat", "completions": "text_completion", "embeddings": "embeddings"}
+
+
+def _describe(record: RequestRecord, decision: Decision, c: Classification) -> None:
+    record.reason = decision.reason
+    record.prompt_tokens, record.classifier_ms = c.prompt_tokens, c.elapsed_ms
+    record.p_strong = c.scores.p_strong if c.scorer != "none" else None
 
 
 async def _guard(gw: Gateway, record: RequestRecord, work: Awaitable[T]) -> T:
@@ -119,6 +184,8 @@ async def _guard(gw: Gateway, record: RequestRecord, work: Awaitable[T]) -> T:
         return await work
     except RouterError as exc:
         record.status, record.error_type = exc.status, exc.type
+        if exc.code:
+            record.extra["code"] = exc.code
         _finish(gw, record, None)
         raise
 
@@ -232,8 +299,8 @@ async def embeddings(gw: Gateway, ctx: RequestContext, body: dict[str, Any]) -> 
     return Result(_headers(ctx, decision, outcome.attempted), outcome.reply.body, decision=decision)
 
 
-def explain(gw: Gateway, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
-    classification, decision = plan(gw, ctx, body)
+async def explain(gw: Gateway, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
+    classification, decision = plan(gw, ctx, body, await resolve(gw, ctx, body.get("model")), ctx.hints)
     return {
         "policy_version": ctx.policy.digest,
         "classification": classification.as_dict(),

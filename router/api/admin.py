@@ -1,7 +1,9 @@
-"""Operational endpoints: liveness, readiness, the loaded policy, and explain (a decision, no model call)."""
+"""Operational endpoints: liveness, readiness, the loaded policy, explain (a decision, no model called),
+the usage ledger and run-time adapter registration (admin key)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -10,9 +12,18 @@ from starlette.responses import JSONResponse, Response
 from router import pipeline
 from router.api import wire
 from router.api.openai import context, gateway
+from router.errors import BadRequest, NotFound
 from router.gateway import Gateway
+from router.tenancy.auth import check_admin
+from router.tenancy.usage import utc_day
 
 admin = APIRouter()
+
+
+def _admin(request: Request) -> Gateway:
+    gw: Gateway = request.app.state.gateway
+    check_admin(gw.policies.current, request.headers, gw.admin_digest)
+    return gw
 
 
 @admin.get("/healthz")
@@ -24,8 +35,23 @@ async def healthz() -> dict[str, str]:
 async def readyz(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
     ready = not gw.draining
-    detail = {"ready": ready, "draining": gw.draining, "policy_version": gw.policies.current.digest}
+    detail = {
+        "ready": ready,
+        "draining": gw.draining,
+        "policy_version": gw.policies.current.digest,
+        "store": type(gw.store).__name__,
+        "breakers": gw.breaker_snapshot(),
+    }
     return JSONResponse(detail, status_code=200 if ready else 503)
+
+
+@admin.get("/metrics")
+async def metrics(request: Request) -> Response:
+    gw: Gateway = request.app.state.gateway
+    if gw.metrics is None:
+        return Response(status_code=404)
+    body, content_type = gw.metrics.render()
+    return Response(body, headers={"content-type": content_type})
 
 
 @admin.get("/router/policy")
@@ -40,6 +66,7 @@ async def policy(request: Request) -> dict[str, Any]:
         "reloads": gw.policies.reloads,
         "last_reload_error": None if error is None else {"message": error.message, "at": error.at},
         "routes": sorted(current.routes),
+        "tenants": sorted(current.tenants),
         "models": {
             name: {"tier": m.tier, "kind": m.kind, "upstream_model": m.endpoint.model} for name, m in current.models.items()
         },
@@ -52,4 +79,67 @@ async def explain(request: Request) -> dict[str, Any]:
     ctx = context(gw, request)
     body = await wire.read_json(request, ctx.policy.spec.server.max_body_bytes)
     (wire.check_chat if "messages" in body or "prompt" not in body else wire.check_completion)(body)
-    return pipeline.explain(gw, ctx, body)
+    return await pipeline.explain(gw, ctx, body)
+
+
+@admin.get("/router/usage")
+async def usage(
+    request: Request, tenant: str | None = None, day_from: str | None = None, day_to: str | None = None
+) -> dict[str, Any]:
+    """The ledger per tenant, model and day: requests, tokens, cost, and savings against the LLM tier."""
+    gw = _admin(request)
+    today = utc_day(time.time())
+    rows = await gw.store.usage(tenant, day_from or today, day_to or today)
+    return {
+        "object": "list",
+        "data": [
+            {
+                "tenant": r.tenant,
+                "model": r.model,
+                "day": r.day,
+                "tier": r.tier,
+                "requests": r.requests,
+                "prompt_tokens": r.prompt_tokens,
+                "completion_tokens": r.completion_tokens,
+                "cost_usd": round(r.cost_usd, 8),
+                "llm_cost_usd": round(r.llm_cost_usd, 8),
+                "saved_usd": round(r.saved_usd, 8),
+                "routes": dict(r.routes),
+            }
+            for r in rows
+        ],
+    }
+
+
+@admin.get("/router/adapters/{tenant}")
+async def list_adapters(request: Request, tenant: str) -> dict[str, Any]:
+    gw = _admin(request)
+    stored = await gw.store.list_adapters(tenant)
+    return {"object": "list", "data": [{"name": a.name, "base": a.base_model, "adapter": a.adapter_module} for a in stored]}
+
+
+@admin.put("/router/adapters/{tenant}/{name}")
+async def put_adapter(request: Request, tenant: str, name: str) -> dict[str, Any]:
+    """Register a tenant's adapter at run time (fine-tuning pipelines), persisted in the store."""
+    gw = _admin(request)
+    body = await wire.read_json(request, 64 * 1024)
+    base, module = body.get("base"), body.get("adapter")
+    policy = gw.policies.current
+    if tenant not in policy.tenants:
+        raise NotFound(f"unknown tenant {tenant!r}", param="tenant", code="tenant_not_found")
+    if not isinstance(base, str) or base not in policy.models or policy.models[base].kind != "chat":
+        raise BadRequest("'base' must name a chat model of the catalog", param="base")
+    if not isinstance(module, str) or not module:
+        raise BadRequest("'adapter' must be the adapter's module name on the base server", param="adapter")
+    if name in policy.routes:
+        raise BadRequest(f"adapter name {name!r} collides with a route or model", param="name")
+    adapter = await gw.store.put_adapter(tenant, name, base, module)
+    return {"name": adapter.name, "tenant": tenant, "base": adapter.base_model, "adapter": adapter.adapter_module}
+
+
+@admin.delete("/router/adapters/{tenant}/{name}")
+async def delete_adapter(request: Request, tenant: str, name: str) -> dict[str, Any]:
+    gw = _admin(request)
+    if not await gw.store.delete_adapter(tenant, name):
+        raise NotFound(f"no adapter {name!r} for tenant {tenant!r}", param="name")
+    return {"deleted": True}

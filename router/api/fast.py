@@ -20,6 +20,7 @@ from router import pipeline
 from router.api import wire
 from router.errors import BadRequest, PayloadTooLarge, RouterError, Unavailable, error_parts
 from router.gateway import Gateway
+from router.tenancy.auth import authenticate
 
 log = logging.getLogger("router")
 Scope = dict[str, Any]
@@ -100,6 +101,7 @@ class FastPath:
             if gw.draining:
                 raise Unavailable("the gateway is shutting down; retry on another replica", headers={"retry-after": "1"})
             ctx = pipeline.RequestContext(rid, pipeline.parse_hints(headers), gw.policies.current)
+            ctx.tenant = authenticate(ctx.policy, headers)
             body = await read_body(scope, receive, headers, ctx.policy.spec.server.max_body_bytes)
             route[0](body)
             watcher = _watch_disconnect(receive)

@@ -13,6 +13,7 @@ from router import pipeline
 from router.api import wire
 from router.errors import Unavailable
 from router.gateway import Gateway
+from router.tenancy.auth import authenticate
 
 api = APIRouter()
 
@@ -25,14 +26,26 @@ def gateway(request: Request) -> Gateway:
 
 
 def context(gw: Gateway, request: Request) -> pipeline.RequestContext:
-    return pipeline.RequestContext(wire.request_id(request), pipeline.parse_hints(request.headers), gw.policies.current)
+    """The request's context, with the caller authenticated (401 for a missing or wrong key)."""
+    ctx = pipeline.RequestContext(wire.request_id(request), pipeline.parse_hints(request.headers), gw.policies.current)
+    ctx.tenant = authenticate(ctx.policy, request.headers)
+    return ctx
 
 
 @api.get("/v1/models")
 async def list_models(request: Request) -> dict[str, Any]:
-    policy = gateway(request).policies.current
+    """The routes and models the caller may name: with tenants, only its own routes and adapters."""
+    gw = gateway(request)
+    ctx = context(gw, request)
+    policy = ctx.policy
+    names = list(policy.routes)
+    if policy.multi_tenant:
+        tenant = ctx.tenant or ""
+        own = {name for (t, name) in policy.adapters if t == tenant}
+        own |= {a.name for a in await gw.store.list_adapters(tenant)}
+        names = list(policy.tenant_routes.get(tenant, {})) + sorted(own)
     created = int(policy.loaded_at)
     return {
         "object": "list",
-        "data": [{"id": name, "object": "model", "created": created, "owned_by": "router"} for name in policy.routes],
+        "data": [{"id": name, "object": "model", "created": created, "owned_by": "router"} for name in names],
     }

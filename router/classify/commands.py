@@ -92,7 +92,10 @@ def run_eval(args: argparse.Namespace) -> int:
         if args.cv < 2 or args.cv > len(rows):
             print(f"--cv must be within 2..{len(rows)}", file=sys.stderr)
             return 1
-        p_strong = [float(p) for p in out_of_fold(rows, args.cv, args.seed)]
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1):
+            p_strong = [float(p) for p in out_of_fold(rows, args.cv, args.seed)]
     else:
         scorer = _scorer(args.weights)
         if scorer is None:

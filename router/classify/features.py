@@ -8,6 +8,7 @@ length features look at the whole string, through `len`, which is O(1).
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import zlib
@@ -17,33 +18,69 @@ import numpy as np
 import numpy.typing as npt
 
 N_BUCKETS = 1 << 18
-HEAD_CHARS = 4000  # the question usually sits at the start of a prompt ...
-TAIL_CHARS = 1000  # ... or at its very end, after pasted material
-MAX_TOKENS = 1200  # hashed n-grams come from at most this many tokens
+HEAD_CHARS = 1600  # the question usually sits at the start of a prompt ...
+TAIL_CHARS = 400  # ... or at its very end, after pasted material
+MAX_TOKENS = 450  # hashed n-grams come from at most this many tokens
+CONTEXT_CHARS = 1000  # how much of the earlier conversation a follow-up turn is judged with
 
 _TOKEN = re.compile(r"[^\W\d_]+|\d+(?:[.,]\d+)*|[^\w\s]", re.UNICODE)
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_MATH_OP = re.compile(r"[=+*/^<>≤≥×÷√∑∫π]|\\(?:frac|sqrt|sum|int|cdot|times)|(?<=\d)\s*-\s*(?=\d)")
-_CODE = re.compile(r"```|\bdef |\breturn\b|\bclass |[{};]|==|\+\+|->|\bimport |#include|\bfunction\b")
 _MC_LINE = re.compile(r"(?m)^\s*\(?[A-Da-d][.)]\s")
-_QUESTION = re.compile(
-    r"\b(?:how many|how much|how long|how old|what is the (?:total|sum|difference|product|value)|"
-    r"calculate|compute|solve|find|prove|show that|derive|evaluate|simplify)\b",
-    re.IGNORECASE,
-)
-_QUANT = re.compile(
-    r"\b(?:each|per|every|times|twice|half|thrice|double|triple|percent|ratio|average|total|"
-    r"remaining|left|more than|less than|fewer|profit|discount|rate)\b|%|\$",
-    re.IGNORECASE,
-)
-_REASON = re.compile(
-    r"\b(?:therefore|because|if|then|implies|suppose|assume|must|unless|only if|valid|argument|"
-    r"step|algorithm|function|equation|probability|integer|theorem|proof|logic|statement)\b",
-    re.IGNORECASE,
-)
-_CAPWORD = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]{2,}")
-_LONGWORD = re.compile(r"\b[^\W\d_]{10,}\b")
 _SENTENCE = re.compile(r"[.!?](?:\s|$)")
+_MATH_CHARS = tuple("=+*/^<>≤≥×÷√∑∫π")
+_CODE_MARKS = ("```", "{", "}", ";", "==", "->", "#include", "()")
+_CODE_WORDS = frozenset(
+    ["def", "return", "import", "function", "const", "var", "void", "int", "elif", "printf", "println", "lambda"]
+)
+_QUESTION_WORDS = frozenset(["calculate", "compute", "solve", "find", "prove", "derive", "evaluate", "simplify", "determine"])
+_QUESTION_PHRASES = ("how many", "how much", "how long", "how old", "show that")
+_QUANT_WORDS = frozenset(
+    [
+        "each",
+        "per",
+        "every",
+        "times",
+        "twice",
+        "half",
+        "thrice",
+        "double",
+        "triple",
+        "percent",
+        "ratio",
+        "average",
+        "total",
+        "remaining",
+        "left",
+        "fewer",
+        "profit",
+        "discount",
+        "rate",
+    ]
+)
+_REASON_WORDS = frozenset(
+    [
+        "therefore",
+        "because",
+        "if",
+        "then",
+        "implies",
+        "suppose",
+        "assume",
+        "must",
+        "unless",
+        "valid",
+        "argument",
+        "step",
+        "algorithm",
+        "function",
+        "equation",
+        "probability",
+        "integer",
+        "theorem",
+        "proof",
+        "logic",
+        "statement",
+    ]
+)
 
 DENSE_NAMES: tuple[str, ...] = (
     "log_chars",
@@ -61,7 +98,6 @@ DENSE_NAMES: tuple[str, ...] = (
     "digit_share",
     "mean_word_len",
     "log_lines",
-    "log_context_chars",
 )
 
 
@@ -80,18 +116,15 @@ def clip(text: str) -> str:
     return text[:HEAD_CHARS] + "\n" + text[-TAIL_CHARS:]
 
 
+def _number_shape(tok: str) -> str:
+    # digits carry no meaning of their own; their size and shape do
+    digits = sum(c.isdigit() for c in tok)
+    return f"<n{min(digits, 4)}{'.' if ('.' in tok or ',' in tok) else ''}>"
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-cased word, number-shape and punctuation tokens of (already clipped) text."""
-    out: list[str] = []
-    for tok in _TOKEN.findall(text.lower()):
-        if tok[0].isdigit():
-            # digits carry no meaning of their own; their size and shape do
-            digits = sum(c.isdigit() for c in tok)
-            tok = "<n%d%s>" % (min(digits, 4), "." if ("." in tok or "," in tok) else "")
-        out.append(tok)
-        if len(out) >= MAX_TOKENS:
-            break
-    return out
+    return [t if not t[0].isdigit() else _number_shape(t) for t in _TOKEN.findall(text.lower())[:MAX_TOKENS]]
 
 
 def _bucket(key: str, n_buckets: int) -> int:
@@ -102,47 +135,89 @@ def hashed_buckets(tokens: list[str], n_buckets: int = N_BUCKETS) -> npt.NDArray
     """Sorted unique bucket ids of the unigrams, bigrams and 5-char word prefixes of `tokens`."""
     keys: set[str] = set(tokens)
     keys.update("p|" + t[:5] for t in tokens if len(t) > 6)
-    keys.update(a + " " + b for a, b in zip(tokens, tokens[1:]))
+    keys.update(a + " " + b for a, b in itertools.pairwise(tokens))
     ids = {_bucket(k, n_buckets) for k in keys}
     return np.fromiter(sorted(ids), dtype=np.int64, count=len(ids))
 
 
-def _log_count(pattern: re.Pattern[str], text: str) -> float:
-    return math.log1p(sum(1 for _ in pattern.finditer(text)))
+def dense_features(text: str, clipped: str, tokens: list[str]) -> npt.NDArray[np.float64]:
+    """The handcrafted features named in DENSE_NAMES, raw (standardised by the model).
 
-
-def dense_features(prompt: str, clipped: str, tokens: list[str], context: str = "") -> npt.NDArray[np.float64]:
-    """The handcrafted features named in DENSE_NAMES, raw (standardised by the model)."""
-    n_words = sum(1 for t in tokens if t[0].isalpha())
-    n_digits = sum(c.isdigit() for c in clipped)
-    word_chars = sum(len(t) for t in tokens if t[0].isalpha())
+    Counts come from the token list and str.count, not from keyword regexes, to stay well under a
+    millisecond on long prompts."""
+    lower = clipped.lower()
+    words = [t for t in tokens if t[0].isalpha()]
+    n_words = len(words)
+    n_digits = sum(map(clipped.count, "0123456789"))
+    questions = sum(1 for t in words if t in _QUESTION_WORDS) + sum(map(lower.count, _QUESTION_PHRASES))
+    quantities = sum(1 for t in words if t in _QUANT_WORDS) + clipped.count("%") + clipped.count("$")
+    code = sum(1 for t in words if t in _CODE_WORDS) + sum(map(clipped.count, _CODE_MARKS))
+    capitalised = sum(1 for w in clipped.split() if w[:1].isupper() and len(w) > 2)
     values = (
-        math.log1p(len(prompt)),
+        math.log1p(len(text)),
         math.log1p(n_words),
-        _log_count(_NUMBER, clipped),
-        _log_count(_MATH_OP, clipped),
-        _log_count(_CODE, clipped),
+        math.log1p(sum(1 for t in tokens if t.startswith("<n"))),
+        math.log1p(sum(map(clipped.count, _MATH_CHARS))),
+        math.log1p(code),
         1.0 if len(_MC_LINE.findall(clipped)) >= 3 else 0.0,
-        _log_count(_QUESTION, clipped),
-        _log_count(_QUANT, clipped),
-        _log_count(_REASON, clipped),
-        _log_count(_CAPWORD, clipped),
-        _log_count(_LONGWORD, clipped),
-        _log_count(_SENTENCE, clipped),
+        math.log1p(questions),
+        math.log1p(quantities),
+        math.log1p(sum(1 for t in words if t in _REASON_WORDS)),
+        math.log1p(capitalised),
+        math.log1p(sum(1 for t in words if len(t) >= 10)),
+        math.log1p(len(_SENTENCE.findall(clipped))),
         n_digits / max(len(clipped), 1),
-        word_chars / max(n_words, 1),
+        sum(map(len, words)) / max(n_words, 1),
         math.log1p(clipped.count("\n")),
-        math.log1p(len(context)),
     )
     return np.asarray(values, dtype=np.float64)
 
 
-def featurise(prompt: str, context: str = "", n_buckets: int = N_BUCKETS) -> Featurised:
-    """All features of one request. Never raises on any `str`; non-str input is treated as empty."""
+def request_text(prompt: str, context: str = "") -> str:
+    """The text a request is judged on: the prompt, preceded by the tail of any earlier conversation.
+
+    A follow-up turn ("now make it rhyme") is only as hard as the task it continues, so the last
+    CONTEXT_CHARS of context are read too. The training rows have no context, so this is a judgement call.
+    """
     if not isinstance(prompt, str):
         prompt = ""
-    if not isinstance(context, str):
-        context = ""
-    clipped = clip(prompt)
+    if not isinstance(context, str) or not context:
+        return prompt
+    return context[-CONTEXT_CHARS:] + "\n" + prompt
+
+
+def featurise(prompt: str, context: str = "", n_buckets: int = N_BUCKETS) -> Featurised:
+    """All features of one request. Never raises on any `str`; non-str input is treated as empty."""
+    text = request_text(prompt, context)
+    clipped = clip(text)
     tokens = tokenize(clipped)
-    return Featurised(hashed_buckets(tokens, n_buckets), dense_features(prompt, clipped, tokens, context))
+    return Featurised(hashed_buckets(tokens, n_buckets), dense_features(text, clipped, tokens))
+
+
+def prompt_of(obj: object) -> tuple[str, str] | None:
+    """(prompt, context) of a JSONL input row: `{"prompt": ...}` or a chat request `{"messages": [...]}`.
+
+    For chat, the prompt is the text of the last user message and the context is the text of the
+    messages before it. Returns None when the row holds neither shape.
+    """
+    if not isinstance(obj, dict):
+        return None
+    prompt = obj.get("prompt")
+    if isinstance(prompt, str):
+        return prompt, ""
+    messages = obj.get("messages")
+    if not isinstance(messages, list):
+        return None
+    texts = [(m.get("role"), _content_text(m.get("content"))) for m in messages if isinstance(m, dict)]
+    for i in range(len(texts) - 1, -1, -1):
+        if texts[i][0] == "user":
+            return texts[i][1], "\n".join(t for _, t in texts[:i] if t)
+    return None
+
+
+def _content_text(content: object) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # OpenAI content parts: keep the text ones
+        return "\n".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""

@@ -5,6 +5,7 @@ A Policy is immutable; reload swaps the whole object, so a request that read it 
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 
@@ -20,6 +21,12 @@ class Policy:
     routes: dict[str, RouteSpec]  # explicit routes plus, when exposed, one fixed route per catalog model
     embedding_models: tuple[str, ...]
     adapters: dict[tuple[str, str], AdapterSpec] = field(default_factory=dict)  # (tenant, adapter name)
+    key_index: dict[str, str] = field(default_factory=dict)  # sha256 hex of an API key -> tenant
+    tenant_routes: dict[str, dict[str, RouteSpec]] = field(default_factory=dict)  # routes each tenant may name
+
+    @property
+    def multi_tenant(self) -> bool:
+        return bool(self.spec.tenants)
 
     @property
     def models(self) -> dict[str, ModelSpec]:
@@ -33,12 +40,36 @@ class Policy:
         return self.spec.models[name]
 
 
+def key_digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _tenant_routes(routes: dict[str, RouteSpec], tenant: TenantSpec) -> dict[str, RouteSpec]:
+    """The routes a tenant may name, with its overrides applied. No list means every route."""
+    own = {}
+    for name in tenant.routes or list(routes):
+        route = routes[name]
+        override = tenant.overrides.get(name)
+        if override is not None:
+            changes = {k: v for k, v in (("threshold", override.threshold), ("tiers", override.tiers)) if v is not None}
+            route = route.model_copy(update=changes)
+        own[name] = route
+    return own
+
+
 def compile_policy(spec: PolicyFile, *, source: str, digest: str) -> Policy:
     routes = dict(spec.routes)
     if spec.server.expose_models:
-        for name, _model in spec.models.items():
+        for name in spec.models:
             routes.setdefault(name, RouteSpec(strategy="fixed", models=[name]))
     adapters = {(t, a): ad for t, tenant in spec.tenants.items() for a, ad in tenant.adapters.items()}
+    key_index = {}
+    for tname, tenant in spec.tenants.items():
+        for key in tenant.api_keys:
+            if key.startswith("sha256:"):
+                key_index[key.removeprefix("sha256:").lower()] = tname
+            elif key:  # an env reference that expanded to nothing gives no key
+                key_index[key_digest(key)] = tname
     embedding = tuple(name for name, m in spec.models.items() if m.kind == "embeddings")
     return Policy(
         spec=spec,
@@ -48,4 +79,6 @@ def compile_policy(spec: PolicyFile, *, source: str, digest: str) -> Policy:
         routes=routes,
         embedding_models=embedding,
         adapters=adapters,
+        key_index=key_index,
+        tenant_routes={name: _tenant_routes(routes, tenant) for name, tenant in spec.tenants.items()},
     )

@@ -25,6 +25,7 @@ class Hints:
     tier: Tier | None = None
     latency_budget_ms: float | None = None
     max_cost_usd: float | None = None
+    forced_by: str | None = None  # set when the gateway itself forces `tier` (e.g. "budget"): routes cannot refuse it
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +137,8 @@ def decide(
         tier, reason, detail = "slm", "rules", "no llm model can take this request"
     elif route.strategy == "cascade":
         tier, reason, detail = "slm", "cascade", "cascade: the slm answers first, the llm if the answer looks weak"
+    elif hints.tier is not None and hints.forced_by:
+        tier, reason, detail = hints.tier, hints.forced_by, f"{hints.forced_by} forces tier {hints.tier}"
     elif hints.tier is not None and route.allow_tier_hint:
         tier, reason, detail = hints.tier, "tier_hint", f"the caller asked for tier {hints.tier}"
     elif c.scores.p_strong >= route.threshold:

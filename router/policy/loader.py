@@ -166,6 +166,8 @@ def cross_reference_errors(spec: PolicyFile) -> list[tuple[Loc, str]]:
     for tname, tenant in spec.tenants.items():
         for i, name in enumerate(tenant.routes):
             check(("tenants", tname, "routes", i), name, nameable, "route")
+        for oname in tenant.overrides:
+            check(("tenants", tname, "overrides", oname), oname, nameable, "route")
         for aname, adapter in tenant.adapters.items():
             check(("tenants", tname, "adapters", aname, "base"), adapter.base, chat_models, "base model")
             if aname in spec.routes or aname in spec.models:

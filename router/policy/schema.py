@@ -132,11 +132,22 @@ class Limits(_Strict):
     tokens_per_minute: int | None = Field(None, gt=0)
     usd_per_day: float | None = Field(None, gt=0)
     usd_per_month: float | None = Field(None, gt=0)
+    on_budget_exhausted: Literal["refuse", "downgrade"] = Field(
+        "refuse", description="refuse with 429 budget_exceeded, or send everything to the SLM tier"
+    )
 
 
 class AdapterSpec(_Strict):
     base: str = Field(..., description="the catalog model that carries the adapter")
     adapter: str = Field(..., min_length=1, description="the adapter's module name on the base server")
+    path: str | None = Field(None, description="where the base server can load it from (vLLM /v1/load_lora_adapter)")
+
+
+class RouteOverride(_Strict):
+    """A tenant's own settings for a route it may use."""
+
+    threshold: float | None = Field(None, ge=0, le=1)
+    tiers: dict[Tier, list[str]] | None = None
 
 
 class TenantSpec(_Strict):
@@ -144,6 +155,7 @@ class TenantSpec(_Strict):
     routes: list[str] = Field(default_factory=list, description="routes and models this tenant may name")
     limits: Limits = Field(default_factory=Limits)
     adapters: dict[str, AdapterSpec] = Field(default_factory=dict)
+    overrides: dict[str, RouteOverride] = Field(default_factory=dict, description="per-route settings for this tenant")
 
 
 class ServerSpec(_Strict):
@@ -153,6 +165,7 @@ class ServerSpec(_Strict):
     expose_models: bool = Field(True, description="clients may name catalog models directly, as fixed routes")
     metrics_tenant_label: bool = Field(True, description="label metrics by tenant (switch off for many tenants)")
     log_prompts: bool = Field(False, description="include prompt text in request logs (off: never logged)")
+    limits_fail_open: bool = Field(True, description="when the shared store is down: admit (true) or refuse (false)")
 
 
 class PolicyFile(_Strict):

@@ -34,6 +34,8 @@ class RequestRecord:
     escalated: bool | None = None  # cascade routes only
     escalation_reason: str | None = None
     interrupted: bool = False  # the client left or the upstream failed mid-stream
+    reserved_tokens: int = 0  # tokens/min reservation made at admission, settled by the ledger
+    reserved_at: float | None = None
     classifier_ms: float | None = None
     p_strong: float | None = None
     extra: dict[str, str] = field(default_factory=dict)

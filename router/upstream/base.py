@@ -20,6 +20,7 @@ class Target:
     name: str  # catalog name, reported in x-router-model
     spec: ModelSpec
     upstream_model: str  # the id sent upstream: endpoint.model, or a LoRA adapter's module name
+    load_path: str | None = None  # a LoRA adapter the base server can load at run time, if it is not loaded
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,10 +98,36 @@ class OpenAICompatUpstream:
         return httpx.Request("POST", url, content=payload, headers=_headers(target), extensions={"timeout": _timeout(target)})
 
     async def _send(self, target: Target, path: str, body: dict[str, Any]) -> httpx.Response:
+        response = await self._send_once(target, path, body)
+        if response.status_code == 404 and target.load_path:
+            # vLLM answers 404 for an adapter it has not loaded: load it at run time once, then retry
+            await response.aclose()
+            await self._load_adapter(target)
+            response = await self._send_once(target, path, body)
+        return response
+
+    async def _send_once(self, target: Target, path: str, body: dict[str, Any]) -> httpx.Response:
         try:
             return await self._transport.handle_async_request(self._request(target, path, body))
         except httpx.HTTPError as exc:
             raise _transport_error(exc, target) from None
+
+    async def _load_adapter(self, target: Target) -> None:
+        """POST /load_lora_adapter (vLLM's runtime LoRA API); failures surface on the retried request."""
+        payload = {"lora_name": target.upstream_model, "lora_path": target.load_path}
+        request = httpx.Request(
+            "POST",
+            self._url(target.spec.endpoint.base_url or "", "load_lora_adapter"),
+            json=payload,
+            headers=_headers(target),
+            extensions={"timeout": _timeout(target)},
+        )
+        try:
+            response = await self._transport.handle_async_request(request)
+            await response.aread()
+            await response.aclose()
+        except httpx.HTTPError:
+            return
 
     async def complete(self, target: Target, path: str, body: dict[str, Any]) -> Reply:
         response = await self._send(target, path, body)

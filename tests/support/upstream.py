@@ -27,6 +27,7 @@ class State:
         self.name = name
         self.control: dict[str, Any] = {"mode": "ok"}
         self.received: list[dict[str, Any]] = []
+        self.loaded: set[str] = set()
         self.rng = random.Random(0)
 
 
@@ -82,6 +83,18 @@ async def chat(request: web.Request) -> web.StreamResponse:
     raw = await request.read()
     body = json.loads(raw)
     state.received.append({"path": request.path, "body": body, "headers": dict(request.headers), "at": time.time()})
+    strict = state.control.get("lora_strict")
+    if isinstance(strict, list) and body.get("model") not in strict + sorted(state.loaded):
+        # vLLM's answer for an adapter it has not loaded
+        return web.json_response(
+            {
+                "object": "error",
+                "message": f"The model `{body.get('model')}` does not exist.",
+                "type": "NotFoundError",
+                "code": 404,
+            },
+            status=404,
+        )
     early = await _gate(state, request)
     if early is not None:
         return early
@@ -259,6 +272,14 @@ async def models(request: web.Request) -> web.StreamResponse:
     return web.json_response({"object": "list", "data": [{"id": "any", "object": "model"}]})
 
 
+async def load_lora(request: web.Request) -> web.StreamResponse:
+    state: State = request.app["state"]
+    body = await request.json()
+    state.received.append({"path": request.path, "body": body, "headers": dict(request.headers), "at": time.time()})
+    state.loaded.add(body["lora_name"])
+    return web.Response(text=f"Success: LoRA adapter '{body['lora_name']}' added successfully.")
+
+
 async def control(request: web.Request) -> web.StreamResponse:
     request.app["state"].control = await request.json()
     return web.json_response({"ok": True})
@@ -271,6 +292,7 @@ async def received(request: web.Request) -> web.StreamResponse:
 async def reset(request: web.Request) -> web.StreamResponse:
     state: State = request.app["state"]
     state.received.clear()
+    state.loaded.clear()
     state.control = {"mode": "ok"}
     return web.json_response({"ok": True})
 
@@ -283,6 +305,7 @@ def make_app(name: str) -> web.Application:
     app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_get("/v1/models", models)
     app.router.add_post("/v1/messages", anthropic_messages)
+    app.router.add_post("/v1/load_lora_adapter", load_lora)
     app.router.add_post("/_control", control)
     app.router.add_get("/_received", received)
     app.router.add_post("/_reset", reset)

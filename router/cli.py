@@ -38,13 +38,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = _settings(args)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per upstream call is noise, and slow
     try:
-        load_policy(settings.policy_path)
+        policy = load_policy(settings.policy_path)
     except PolicyInvalid as exc:
         print(exc, file=sys.stderr)
         return 1
+    if not policy.multi_tenant and not is_loopback(settings.host) and not args.allow_open:
+        print(
+            f"router serve: refusing to serve {settings.host} without tenants: anyone who can reach it could use your models. "
+            "Add a tenants: section with API keys, or pass --allow-open if that is what you want.",
+            file=sys.stderr,
+        )
+        return 2
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per upstream call is noise, and slow
     os.environ.update(settings.to_env())
     uvicorn.run(
         "router.app:create_app_from_env",
@@ -155,6 +162,34 @@ def cmd_classify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_usage(args: argparse.Namespace) -> int:
+    """Read the usage ledger from a running gateway (any store) and print it as a table."""
+    import httpx
+
+    headers = {"authorization": f"Bearer {args.admin_key}"} if args.admin_key else {}
+    params = {k: v for k, v in (("tenant", args.tenant), ("day_from", args.day_from), ("day_to", args.day_to)) if v}
+    try:
+        response = httpx.get(f"{args.url.rstrip('/')}/router/usage", params=params, headers=headers, timeout=10)
+    except httpx.HTTPError as exc:
+        print(f"router usage: cannot reach {args.url}: {exc}", file=sys.stderr)
+        return 1
+    if response.status_code != 200:
+        print(f"router usage: {response.status_code}: {response.text}", file=sys.stderr)
+        return 1
+    rows = response.json()["data"]
+    columns = ("day", "tenant", "model", "tier", "requests", "prompt_tokens", "completion_tokens", "cost_usd", "saved_usd")
+    table = [columns] + [tuple(f"{r[c]:.6f}" if isinstance(r[c], float) else str(r[c]) for c in columns) for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
+    for row in table:
+        print("  ".join(cell.ljust(w) if i < 4 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))))
+    total_cost = sum(r["cost_usd"] for r in rows)
+    total_saved = sum(r["saved_usd"] for r in rows)
+    print(
+        f"\n{sum(r['requests'] for r in rows)} requests, cost {total_cost:.6f} USD, saved {total_saved:.6f} USD against the LLM tier"
+    )
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="router", description="OpenAI-compatible model-router gateway")
     sub = p.add_subparsers(dest="command", required=True)
@@ -165,7 +200,16 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int)
     serve.add_argument("--redis-url", dest="redis_url")
+    serve.add_argument("--allow-open", action="store_true", help="serve a non-loopback address without tenants (no API keys)")
     serve.set_defaults(func=cmd_serve)
+
+    usage = sub.add_parser("usage", help="print the usage ledger of a running gateway")
+    usage.add_argument("--url", default="http://127.0.0.1:8400")
+    usage.add_argument("--admin-key", default=None, help="default: $ROUTER_ADMIN_KEY")
+    usage.add_argument("--tenant")
+    usage.add_argument("--from", dest="day_from", help="YYYY-MM-DD (UTC), default today")
+    usage.add_argument("--to", dest="day_to", help="YYYY-MM-DD (UTC), default today")
+    usage.set_defaults(func=cmd_usage)
 
     policy = sub.add_parser("policy", help="policy file tools").add_subparsers(dest="policy_command", required=True)
     validate = policy.add_parser("validate", help="check policy files: exit 1 with file:line: message per error")
@@ -196,6 +240,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if getattr(args, "command", None) == "usage" and args.admin_key is None:
+        import os
+
+        args.admin_key = os.environ.get("ROUTER_ADMIN_KEY")
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

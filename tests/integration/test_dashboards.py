@@ -114,7 +114,10 @@ def traffic(obs_gw: Gateway, prometheus: str, slm: Upstream, llm: Upstream) -> s
     chat(gw, ACME_KEY, "gpt-4o", "hello")
     chat(gw, ACME_KEY, "auto", SECRET_PROMPT, extra_headers={"x-request-id": "dash-test-1"})
     for _ in openai.OpenAI(base_url=gw.base_url, api_key=ACME_KEY, max_retries=0).chat.completions.create(
-        model="auto", messages=[{"role": "user", "content": "tell me a story"}], stream=True, stream_options={"include_usage": True}
+        model="auto",
+        messages=[{"role": "user", "content": "tell me a story"}],
+        stream=True,
+        stream_options={"include_usage": True},
     ):
         pass
     slm.control(reply="Paris maybe", logprob=-3.0)
@@ -242,7 +245,13 @@ def test_access_log_has_fields_and_no_prompt_or_key(obs_gw: Gateway, traffic: st
     mine = [line for line in lines if line["request_id"] == "dash-test-1"]
     assert len(mine) == 1
     line = mine[0]
-    assert (line["tenant"], line["route"], line["tier"], line["model"], line["status"]) == ("acme", "auto", "slm", "local-slm", 200)
+    assert (line["tenant"], line["route"], line["tier"], line["model"], line["status"]) == (
+        "acme",
+        "auto",
+        "slm",
+        "local-slm",
+        200,
+    )
     assert line["reason"] and line["latency_ms"] > 0 and line["ttft_ms"] > 0
     assert line["prompt_tokens"] > 0 and line["completion_tokens"] > 0
     for field in ("cost_usd", "llm_cost_usd", "fallbacks", "escalated", "escalation_reason"):
@@ -258,7 +267,9 @@ def test_workers_share_one_exposition(slm: Upstream, llm: Upstream, tmp_path: Pa
     """Two workers, PROMETHEUS_MULTIPROC_DIR: every scrape, whichever worker answers, counts all requests."""
     mp = tmp_path / "mp"
     mp.mkdir()
-    gw = start_gateway(two_tier_policy(slm.base_url, llm.base_url), tmp_path, env={"PROMETHEUS_MULTIPROC_DIR": str(mp)}, args=["--workers", "2"])
+    gw = start_gateway(
+        two_tier_policy(slm.base_url, llm.base_url), tmp_path, env={"PROMETHEUS_MULTIPROC_DIR": str(mp)}, args=["--workers", "2"]
+    )
     try:
         for _ in range(12):
             with httpx.Client() as one:  # a new connection each time, so both workers take requests

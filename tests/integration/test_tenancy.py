@@ -187,3 +187,22 @@ def test_usage_ledger(tgw: Gateway) -> None:
     slm_row = by_model["local-slm"]
     assert slm_row["cost_usd"] == 0 and slm_row["saved_usd"] > 0  # the same tokens on the LLM tier would have cost
     assert slm_row["completion_tokens"] > 0 and slm_row["prompt_tokens"] > 0
+
+
+def test_router_usage_cli(tgw: Gateway) -> None:
+    import subprocess
+    import sys
+
+    from tests.support.procs import ROOT, child_env
+
+    chat(tgw, GLOBEX, "small")
+    time.sleep(0.2)
+    out = subprocess.run(
+        [sys.executable, "-m", "router", "usage", "--url", tgw.url, "--tenant", "globex"],
+        capture_output=True, text=True, cwd=ROOT, env=child_env({"ROUTER_ADMIN_KEY": ADMIN}), timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split()[:4] == ["day", "tenant", "model", "tier"]
+    assert any(line.split()[1:3] == ["globex", "local-slm"] for line in lines[1:])
+    assert "saved" in lines[-1]

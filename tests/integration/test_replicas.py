@@ -1,0 +1,70 @@
+"""Two gateway processes sharing one Redis: limits exact across replicas, one ledger that survives restarts."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.procs import Upstream, start_gateway, two_tier_policy
+from tests.support.redis_server import REDIS_SERVER, RedisServer
+
+KEY, ADMIN = "sk-team-1", "sk-admin-1"
+
+
+@pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
+def test_two_replicas_share_limits_and_ledger(slm: Upstream, llm: Upstream, tmp_path: Path) -> None:
+    (tmp_path / "r").mkdir()
+    redis = RedisServer(tmp_path / "r").start()
+    policy = json.loads(two_tier_policy(slm.base_url, llm.base_url))
+    limit = 60
+    policy["tenants"] = {"team": {"api_keys": ["${TEAM_KEY}"], "limits": {"requests_per_minute": limit}}}
+    env = {"TEAM_KEY": KEY, "ROUTER_ADMIN_KEY": ADMIN}
+    args = ["--redis-url", redis.url]
+    a = start_gateway(json.dumps(policy), tmp_path / "a", env, args)
+    b = start_gateway(json.dumps(policy), tmp_path / "b", env, args)
+    try:
+
+        def call(i: int) -> int:
+            gw = a if i % 2 == 0 else b  # round robin over the replicas
+            r = httpx.post(gw.base_url + "/chat/completions", json={"model": "small", "messages": [{"role": "user", "content": "x"}]},
+                           headers={"authorization": f"Bearer {KEY}"}, timeout=30)  # fmt: skip
+            return r.status_code
+
+        with ThreadPoolExecutor(16) as pool:
+            codes = list(pool.map(call, range(200)))
+        admitted = codes.count(200)
+        assert set(codes) <= {200, 429}
+        print(f"replicas admitted {admitted} of 200 requests against a limit of {limit}/min")
+        assert limit * 0.99 <= admitted <= limit * 1.01, admitted  # exact across two processes
+        time.sleep(0.5)
+        admin = {"authorization": f"Bearer {ADMIN}"}
+        rows = httpx.get(a.url + "/router/usage", params={"tenant": "team"}, headers=admin).json()["data"]
+        assert sum(r["requests"] for r in rows) == admitted  # one ledger, written by both replicas
+        b.stop()
+        b = start_gateway(json.dumps(policy), tmp_path / "b2", env, args)  # a restart loses nothing
+        rows_after = httpx.get(b.url + "/router/usage", params={"tenant": "team"}, headers=admin).json()["data"]
+        assert sum(r["requests"] for r in rows_after) == admitted
+    finally:
+        a.stop()
+        b.stop()
+        redis.stop()
+
+
+def test_open_gateway_refuses_non_loopback_without_flag(tmp_path: Path, slm: Upstream, llm: Upstream) -> None:
+    import subprocess
+    import sys
+
+    from tests.support.procs import ROOT, child_env
+
+    policy = tmp_path / "p.yaml"
+    policy.write_text(two_tier_policy(slm.base_url, llm.base_url))
+    out = subprocess.run(
+        [sys.executable, "-m", "router", "serve", "--policy", str(policy), "--host", "0.0.0.0", "--port", "1"],
+        capture_output=True, text=True, cwd=ROOT, env=child_env(), timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 2 and "--allow-open" in out.stderr

@@ -12,6 +12,8 @@ from router.classify.classifier import Classifier
 from router.classify.heuristic import HeuristicScorer
 from router.classify.scores import Scorer
 from router.classify.tokens import TokenCounter
+from router.dispatch.reliability import Guard, RetryBudget, breaker_config
+from router.policy.compiled import Policy
 from router.policy.reload import PolicyHolder
 from router.settings import Settings
 from router.store import open_store
@@ -57,6 +59,7 @@ class Gateway:
     ledger: UsageLedger | None = None
     observers: list[Observer] = field(default_factory=list)  # told of every finished request
     breaker_states: dict[str, str] = field(default_factory=dict)  # kept by dispatch
+    retry_budget: RetryBudget = field(default_factory=RetryBudget)
     metrics: PrometheusObserver | None = None  # renders GET /metrics
 
     @classmethod
@@ -78,6 +81,11 @@ class Gateway:
         if scorer is None:
             scorer = self.scorers[kind] = load_scorer(kind)
         return scorer
+
+    def guard(self, policy: Policy) -> Guard:
+        """Breakers, retries and the retry budget, as this request's policy version sets them."""
+        server = policy.spec.server
+        return Guard(self.store, breaker_config(server.breaker), server.retries, self.retry_budget, self.breaker_states)
 
     def breaker_snapshot(self) -> dict[str, str]:
         """Circuit-breaker state per catalog model (closed, open, half_open), as last seen by this process."""

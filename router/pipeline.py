@@ -112,7 +112,7 @@ async def admit_tenant(gw: Gateway, ctx: RequestContext, c: Classification, reco
     tenant = ctx.policy.tenants.get(ctx.tenant or "")
     if tenant is None:
         return ctx.hints
-    admission = await _guard(
+    admission = await _or_account(
         gw, record, admit(gw.store, ctx.tenant or "", tenant.limits, c.prompt_tokens + c.expected_output_tokens, time.time())
     )
     ctx.response_headers.update(admission.headers)
@@ -136,6 +136,7 @@ def _headers(ctx: RequestContext, decision: Decision, attempted: Attempted) -> d
         "x-router-model": target.name,
         "x-router-reason": decision.reason,
         "x-router-fallbacks": str(attempted.fallbacks),
+        "x-router-retries": str(attempted.retries),
         "x-router-policy-version": ctx.policy.digest,
         **ctx.response_headers,
     }
@@ -145,6 +146,7 @@ async def generate(gw: Gateway, ctx: RequestContext, body: dict[str, Any], path:
     """Chat and legacy completions: classify, decide, dispatch, respond (plain or streaming)."""
     resolved = await resolve(gw, ctx, body.get("model"))
     record = RequestRecord(ctx.request_id, OPERATIONS[path], resolved.name, tenant=ctx.tenant, stream=body.get("stream") is True)
+    record.started = ctx.started
     hints = ctx.hints
     if ctx.policy.multi_tenant:
         hints = await admit_tenant(gw, ctx, gw.classifier.classify(body, None), record)
@@ -156,7 +158,7 @@ async def generate(gw: Gateway, ctx: RequestContext, body: dict[str, Any], path:
     if decision.strategy == "cascade":
         return await _cascade(gw, ctx, body, path, classification, decision, targets, record)
     if body.get("stream") is True:
-        outcome = await _guard(gw, record, dispatch_stream(targets, gw.upstream_for, path, body))
+        outcome = await _or_account(gw, record, dispatch_stream(targets, gw.upstream_for, path, body, gw.guard(ctx.policy)))
         headers = _headers(ctx, decision, outcome.attempted)
         return Result(
             headers,
@@ -164,7 +166,7 @@ async def generate(gw: Gateway, ctx: RequestContext, body: dict[str, Any], path:
             decision=decision,
             classification=classification,
         )
-    plain = await _guard(gw, record, dispatch_plain(targets, gw.upstream_for, path, body))
+    plain = await _or_account(gw, record, dispatch_plain(targets, gw.upstream_for, path, body, gw.guard(ctx.policy)))
     account_plain(gw, ctx, record, plain.attempted, plain.reply.data)
     return Result(_headers(ctx, decision, plain.attempted), plain.reply.body, decision=decision, classification=classification)
 
@@ -178,15 +180,15 @@ def _describe(record: RequestRecord, decision: Decision, c: Classification) -> N
     record.p_strong = c.scores.p_strong if c.scorer != "none" else None
 
 
-async def _guard(gw: Gateway, record: RequestRecord, work: Awaitable[T]) -> T:
-    """Account failed requests too: the error's status, type and what was tried."""
+async def _or_account(gw: Gateway, record: RequestRecord, work: Awaitable[T]) -> T:
+    """Account failed requests too: the error's status, type, code and how long it took."""
     try:
         return await work
     except RouterError as exc:
         record.status, record.error_type = exc.status, exc.type
         if exc.code:
             record.extra["code"] = exc.code
-        _finish(gw, record, None)
+        _finish(gw, record, record.started)
         raise
 
 
@@ -201,7 +203,7 @@ def _fill(ctx: RequestContext, record: RequestRecord, attempted: Attempted) -> N
     target = attempted.target
     assert target is not None
     record.model, record.tier, record.upstream_model = target.name, target.spec.tier, target.upstream_model
-    record.provider, record.fallbacks = target.spec.endpoint.provider, attempted.fallbacks
+    record.provider, record.fallbacks, record.retries = target.spec.endpoint.provider, attempted.fallbacks, attempted.retries
     llm = ctx.policy.routes[record.route].tiers.get("llm") if record.route in ctx.policy.routes else None
     record.extra["llm_reference"] = llm[0] if llm else target.name
 
@@ -259,13 +261,13 @@ async def _cascade(
 ) -> Result:
     spec = ctx.policy.routes[decision.route].cascade
     if body.get("stream") is True:
-        done = await _guard(gw, record, cascade_stream(targets, gw.upstream_for, path, body, spec))
+        done = await _or_account(gw, record, cascade_stream(targets, gw.upstream_for, path, body, spec, gw.guard(ctx.policy)))
         assert done.stream_outcome is not None and done.stream is not None
         record.escalated, record.escalation_reason = done.escalated, done.verdict.reason
         headers = _headers(ctx, decision, done.stream_outcome.attempted) | done.headers
         stream = _metered(gw, ctx, record, done.stream_outcome.attempted, done.stream)
         return Result(headers, stream=stream, decision=decision, classification=c)
-    done = await _guard(gw, record, cascade_plain(targets, gw.upstream_for, path, body, spec))
+    done = await _or_account(gw, record, cascade_plain(targets, gw.upstream_for, path, body, spec, gw.guard(ctx.policy)))
     assert done.plain is not None
     record.escalated, record.escalation_reason = done.escalated, done.verdict.reason
     account_plain(gw, ctx, record, done.plain.attempted, done.plain.reply.data)
@@ -295,7 +297,12 @@ async def embeddings(gw: Gateway, ctx: RequestContext, body: dict[str, Any]) -> 
         "embeddings",
         "embedding models of the catalog",
     )
-    outcome = await dispatch_plain(targets_for(ctx.policy, decision), gw.upstream_for, "embeddings", body)
+    record = RequestRecord(
+        ctx.request_id, "embeddings", decision.route, tenant=ctx.tenant, reason="embeddings", started=ctx.started
+    )
+    work = dispatch_plain(targets_for(ctx.policy, decision), gw.upstream_for, "embeddings", body, gw.guard(ctx.policy))
+    outcome = await _or_account(gw, record, work)
+    account_plain(gw, ctx, record, outcome.attempted, outcome.reply.data)
     return Result(_headers(ctx, decision, outcome.attempted), outcome.reply.body, decision=decision)
 
 

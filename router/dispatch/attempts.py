@@ -4,6 +4,9 @@ A failure moves to the next candidate (connect error, timeout, 5xx, 429, garbage
 has reached the client. A stream is committed only once its first chunk is in hand; after that an
 upstream failure ends the stream with an OpenAI-style error event and a clean close, never a hang.
 A 400/413/422 from an upstream is the request's own fault and goes back to the caller at once.
+A model whose circuit breaker is open is skipped without being tried; a retryable failure (429, 5xx,
+connect error) is retried on the same model with backoff while the retry budget allows, then the walk
+moves on (router.dispatch.reliability).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from router.dispatch.reliability import Guard, retry_delay
 from router.errors import BadRequest, RouterError, Unavailable, UpstreamError, UpstreamTimeout, sse_error_event
 from router.upstream.base import ByteStream, Reply, Target, Upstream, UpstreamStatus
 
@@ -25,7 +29,8 @@ class Attempted:
     """What dispatch did, for headers, logs and metrics."""
 
     target: Target | None = None
-    fallbacks: int = 0
+    fallbacks: int = 0  # hops to another model
+    retries: int = 0  # extra tries of the same model
     errors: list[str] = field(default_factory=list)
 
 
@@ -45,30 +50,51 @@ class StreamOutcome:
     attempted: Attempted
 
 
-async def _walk(targets: Sequence[Target], attempt: Callable[[Target], Awaitable[T]], attempted: Attempted) -> T:
+async def _walk(targets: Sequence[Target], attempt: Callable[[Target], Awaitable[T]], attempted: Attempted, guard: Guard) -> T:
     if not targets:
         raise Unavailable("no model is available for this route")
+    guard.budget.earn(guard.retry.budget_ratio)
     last: UpstreamError | None = None
-    for i, target in enumerate(targets):
+    for target in targets:
+        if not await guard.admits(target.name):
+            attempted.errors.append(f"{target.name}: circuit open")
+            continue
         attempted.target = target
-        attempted.fallbacks = i
-        try:
-            return await attempt(target)
-        except UpstreamStatus as exc:
-            if exc.client_fault:
-                raise BadRequest(exc.upstream_message) from None
-            last = exc
-        except UpstreamError as exc:
-            last = exc
+        tries = 0
+        while True:
+            try:
+                result = await attempt(target)
+            except UpstreamStatus as exc:
+                if exc.client_fault:
+                    await guard.report(target.name, True)  # the model is healthy; the request is not
+                    raise BadRequest(exc.upstream_message) from None
+                last = exc
+            except UpstreamError as exc:
+                last = exc
+            else:
+                await guard.report(target.name, True)
+                return result
+            await guard.report(target.name, False)
+            delay = retry_delay(guard.retry, tries, last, guard.rng) if tries < guard.retry.attempts else None
+            if delay is None or not guard.budget.spend():
+                break
+            tries += 1
+            attempted.retries += 1
+            await asyncio.sleep(delay)
         attempted.errors.append(f"{target.name}: {last.message}")
-    assert last is not None
-    if len(targets) > 1:
+        attempted.fallbacks += 1
+    if last is None:
+        raise Unavailable("every model of this route has an open circuit breaker; retry shortly", headers={"retry-after": "1"})
+    attempted.fallbacks -= 1  # the last failure is not a hop to another model
+    if len(attempted.errors) > 1:
         summary = "; ".join(attempted.errors)
         raise (UpstreamTimeout if isinstance(last, UpstreamTimeout) else UpstreamError)(f"every candidate failed: {summary}")
     raise last
 
 
-async def dispatch_plain(targets: Sequence[Target], pick: PickUpstream, path: str, body: dict[str, Any]) -> PlainOutcome:
+async def dispatch_plain(
+    targets: Sequence[Target], pick: PickUpstream, path: str, body: dict[str, Any], guard: Guard
+) -> PlainOutcome:
     attempted = Attempted()
 
     async def attempt(target: Target) -> Reply:
@@ -78,12 +104,14 @@ async def dispatch_plain(targets: Sequence[Target], pick: PickUpstream, path: st
         except TimeoutError:
             raise UpstreamTimeout(f"model {target.name!r} exceeded its total timeout") from None
 
-    reply = await _walk(targets, attempt, attempted)
+    reply = await _walk(targets, attempt, attempted, guard)
     assert attempted.target is not None
     return PlainOutcome(attempted.target, reply, attempted)
 
 
-async def dispatch_stream(targets: Sequence[Target], pick: PickUpstream, path: str, body: dict[str, Any]) -> StreamOutcome:
+async def dispatch_stream(
+    targets: Sequence[Target], pick: PickUpstream, path: str, body: dict[str, Any], guard: Guard
+) -> StreamOutcome:
     attempted = Attempted()
 
     async def attempt(target: Target) -> StreamOutcome:
@@ -103,7 +131,7 @@ async def dispatch_stream(targets: Sequence[Target], pick: PickUpstream, path: s
                 raise UpstreamError(f"model {target.name!r} closed the stream without data") from None
             raise
 
-    return await _walk(targets, attempt, attempted)
+    return await _walk(targets, attempt, attempted, guard)
 
 
 async def relay(

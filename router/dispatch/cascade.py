@@ -18,6 +18,7 @@ import orjson
 
 from router.dispatch.attempts import PickUpstream, PlainOutcome, StreamOutcome, dispatch_plain, dispatch_stream, relay
 from router.dispatch.judge import Answer, Verdict, add_chunk, answer_from_reply, judge
+from router.dispatch.reliability import Guard
 from router.dispatch.sse import EventSplitter, encode_event, parse_event
 from router.errors import UpstreamError
 from router.policy.schema import CascadeSpec
@@ -78,12 +79,12 @@ class _StripLogprobs:
 
 
 async def cascade_plain(
-    targets: Sequence[Target], pick: PickUpstream, path: str, body: dict[str, Any], spec: CascadeSpec
+    targets: Sequence[Target], pick: PickUpstream, path: str, body: dict[str, Any], spec: CascadeSpec, guard: Guard
 ) -> Cascaded:
     slm, llm = _split(targets)
     slm_body, added = _slm_body(body, slm)
     try:
-        first = await dispatch_plain(slm, pick, path, slm_body)
+        first = await dispatch_plain(slm, pick, path, slm_body, guard)
     except UpstreamError:
         verdict = Verdict(True, "slm_failed")
     else:
@@ -92,16 +93,16 @@ async def cascade_plain(
             if added:
                 first.reply = _strip_reply(first.reply)
             return Cascaded(False, verdict, plain=first)
-    return Cascaded(True, verdict, plain=await dispatch_plain(llm, pick, path, body))
+    return Cascaded(True, verdict, plain=await dispatch_plain(llm, pick, path, body, guard))
 
 
 async def cascade_stream(
-    targets: Sequence[Target], pick: PickUpstream, path: str, body: dict[str, Any], spec: CascadeSpec
+    targets: Sequence[Target], pick: PickUpstream, path: str, body: dict[str, Any], spec: CascadeSpec, guard: Guard
 ) -> Cascaded:
     slm, llm = _split(targets)
     slm_body, added = _slm_body(body, slm)
     try:
-        first = await dispatch_stream(slm, pick, path, slm_body)
+        first = await dispatch_stream(slm, pick, path, slm_body, guard)
     except UpstreamError:
         verdict = Verdict(True, "slm_failed")
     else:
@@ -112,7 +113,7 @@ async def cascade_stream(
         if pending is not None:
             pending.cancel()
         await first.stream.aclose()
-    second = await dispatch_stream(llm, pick, path, body)
+    second = await dispatch_stream(llm, pick, path, body, guard)
     return Cascaded(True, verdict, stream=relay(second), stream_outcome=second)
 
 

@@ -153,7 +153,8 @@ def decide(
     other: Tier = "slm" if tier == "llm" else "llm"
     fallback = [n for n in route.fallback if _fits(models[n], c) is None]
     cascading = reason == "cascade"  # a rule that forced a tier turns a cascade into a plain choice
-    order = fitting[tier] + (fitting[other] if cascading else []) + fallback
+    last_resort = fitting[other] if route.fallback_other_tier else []
+    order = fitting[tier] + (fitting[other] if cascading else []) + fallback + last_resort
     return Decision(route_name, "cascade" if cascading else "classify", tier, _dedupe(order), reason, detail, estimates)
 
 

@@ -116,6 +116,7 @@ class RouteSpec(_Strict):
     threshold: float = Field(0.5, ge=0, le=1, description="LLM tier when p_strong >= threshold")
     fallback: list[str] = Field(default_factory=list, description="tried after the chosen candidates fail")
     allow_tier_hint: bool = Field(True, description="honour the x-router-tier request header")
+    fallback_other_tier: bool = Field(True, description="after the chosen tier and `fallback`, try the other tier")
     cascade: CascadeSpec = Field(default_factory=CascadeSpec)
 
     @model_validator(mode="after")
@@ -158,6 +159,26 @@ class TenantSpec(_Strict):
     overrides: dict[str, RouteOverride] = Field(default_factory=dict, description="per-route settings for this tenant")
 
 
+class RetrySpec(_Strict):
+    """Retries of the same model before falling back to the next candidate."""
+
+    attempts: int = Field(1, ge=0, le=5, description="extra tries of one model on 429, 5xx and connect errors")
+    base_delay_s: float = Field(0.05, ge=0, description="first backoff; doubles each try, with full jitter")
+    max_delay_s: float = Field(2.0, gt=0, description="longest wait; a longer Retry-After moves on to the next model")
+    budget_ratio: float = Field(0.2, ge=0, le=1, description="retries may add at most this share to the traffic")
+
+
+class BreakerSpec(_Strict):
+    """Per catalog model; shared across replicas when Redis is configured."""
+
+    consecutive_failures: int = Field(5, ge=1)
+    error_rate: float = Field(0.5, gt=0, le=1)
+    min_requests: int = Field(20, ge=1)
+    window_s: float = Field(30.0, gt=0)
+    open_s: float = Field(15.0, gt=0, description="how long an open breaker skips its model before a probe")
+    half_open_probes: int = Field(1, ge=1)
+
+
 class ServerSpec(_Strict):
     max_body_bytes: int = Field(4 * 1024 * 1024, gt=0, description="larger request bodies get 413")
     reload_interval_s: float = Field(0.5, gt=0, le=60, description="how often the policy file is checked")
@@ -166,6 +187,8 @@ class ServerSpec(_Strict):
     metrics_tenant_label: bool = Field(True, description="label metrics by tenant (switch off for many tenants)")
     log_prompts: bool = Field(False, description="include prompt text in request logs (off: never logged)")
     limits_fail_open: bool = Field(True, description="when the shared store is down: admit (true) or refuse (false)")
+    retries: RetrySpec = Field(default_factory=RetrySpec)
+    breaker: BreakerSpec = Field(default_factory=BreakerSpec)
 
 
 class PolicyFile(_Strict):

@@ -22,6 +22,7 @@ class RequestRecord:
     status: int = 200
     error_type: str | None = None
     stream: bool = False
+    started: float | None = None  # perf_counter at arrival
     latency_s: float = 0.0  # until the last byte went to the client
     ttft_s: float | None = None  # until the first content chunk (streams) or the whole answer (plain)
     prompt_tokens: int = 0

@@ -287,3 +287,38 @@ def test_workers_share_one_exposition(slm: Upstream, llm: Upstream, tmp_path: Pa
             assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
     finally:
         gw.stop()
+
+
+def test_tenant_label_switch_and_separate_registries(
+    slm: Upstream, llm: Upstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In process: metrics_tenant_label false drops the tenant; two observers never share a series."""
+    from router.policy.reload import PolicyHolder
+    from router.telemetry.metrics import PrometheusObserver
+    from router.telemetry.record import RequestRecord
+
+    class State:
+        def __init__(self, path: Path) -> None:
+            self.policies = PolicyHolder(path)
+
+        def breaker_snapshot(self) -> dict[str, str]:
+            return {"hosted-llm": "open"}
+
+    monkeypatch.setenv("ACME_KEY", ACME_KEY)
+    monkeypatch.setenv("TINY_KEY", TINY_KEY)
+    p = json.loads(policy(slm, llm))
+    p["server"]["metrics_tenant_label"] = False
+    (tmp_path / "off.yaml").write_text(json.dumps(p))
+    (tmp_path / "on.yaml").write_text(policy(slm, llm))
+    off, on = PrometheusObserver(State(tmp_path / "off.yaml")), PrometheusObserver(State(tmp_path / "on.yaml"))
+    record = RequestRecord(
+        "req-secret-id", "chat", "auto", tenant="acme", tier="slm", model="local-slm", latency_s=0.2, ttft_s=0.1
+    )
+    off.observe(record)
+    text = off.render()[0].decode()
+    assert 'router_requests_total{model="local-slm",route="auto",status="200",tenant="",tier="slm"} 1.0' in text
+    assert "acme" not in text and "req-secret-id" not in text
+    assert 'router_breaker_state{model="hosted-llm",state="open"} 1.0' in text
+    assert "router_requests_total{" not in on.render()[0].decode()  # its own registry saw nothing
+    on.observe(RequestRecord("r", "chat", "auto", tenant="acme", status=429, extra={"code": "rate_limit_exceeded"}))
+    assert 'router_rejections_total{reason="rate_limit_exceeded",tenant="acme"} 1.0' in on.render()[0].decode()

@@ -188,7 +188,13 @@ def two_tier_policy(slm_url: str, llm_url: str, **extra: Any) -> str:
             "gpt-4o": {"strategy": "fixed", "models": ["hosted-llm"]},
             "small": {"strategy": "fixed", "models": ["local-slm"]},
         },
-        "server": {"reload_interval_s": 0.2, "scorer": "heuristic"},
+        # breakers and retries are tested on their own; elsewhere a failure must not leak into the next test
+        "server": {
+            "reload_interval_s": 0.2,
+            "scorer": "heuristic",
+            "breaker": {"consecutive_failures": 10_000, "min_requests": 10_000},
+            "retries": {"attempts": 0},
+        },
     }
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(policy.get(key), dict):

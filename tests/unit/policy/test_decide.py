@@ -34,7 +34,7 @@ POLICY: dict[str, Any] = {
     },
     "routes": {
         "auto": {"strategy": "classify", "tiers": {"slm": ["slm"], "llm": ["llm"]}, "threshold": 0.5, "fallback": ["llm2"]},
-        "nohint": {"strategy": "classify", "tiers": {"slm": ["slm"], "llm": ["llm"]}, "allow_tier_hint": False},
+        "nohint": {"strategy": "classify", "tiers": {"slm": ["slm"], "llm": ["llm"]}, "allow_tier_hint": False, "fallback_other_tier": False},
         "casc": {"strategy": "cascade", "tiers": {"slm": ["slm"], "llm": ["llm"]}},
         "pinned": {"strategy": "fixed", "models": ["slm"], "fallback": ["llm"]},
         "local": {"strategy": "fixed", "models": ["slm"]},
@@ -108,10 +108,11 @@ def test_decision_table(route: str, c: Classification, hints: Hints, live: Any, 
 
 def test_candidates_keep_order_and_dedupe_fallback() -> None:
     p = policy()
-    assert decide(p, "auto", p.routes["auto"], cls(0.1)).candidates == ("slm", "llm2")
-    assert decide(p, "auto", p.routes["auto"], cls(0.9)).candidates == ("llm", "llm2")
+    assert decide(p, "auto", p.routes["auto"], cls(0.1)).candidates == ("slm", "llm2", "llm")  # then the other tier
+    assert decide(p, "auto", p.routes["auto"], cls(0.9)).candidates == ("llm", "llm2", "slm")
     assert decide(p, "casc", p.routes["casc"], cls(0.1)).candidates == ("slm", "llm")
     assert decide(p, "casc", p.routes["casc"], cls(0.1, needs_tools=True)).strategy == "classify"
+    assert decide(p, "nohint", p.routes["nohint"], cls(0.1)).candidates == ("slm",)
 
 
 def test_estimates_are_reported() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
@@ -49,6 +50,26 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return error_response(RouterError("internal error in the gateway"), _with_request_id(request))
 
 
+def _drain_on_sigterm(gw: Gateway, drain_s: float) -> None:
+    """SIGTERM: readiness goes false and new requests get 503 for `drain_s` (load balancers notice and
+    stop sending), then uvicorn's own shutdown stops accepting and lets in-flight requests and streams
+    finish within its grace period. A second SIGTERM goes straight to uvicorn."""
+    previous = signal.getsignal(signal.SIGTERM)
+    if not callable(previous):
+        return  # not under uvicorn's signal handling (tests, embedding): nothing to chain to
+    loop = asyncio.get_running_loop()
+
+    async def drain() -> None:
+        gw.draining = True
+        log.warning("SIGTERM: draining for %.1f s (readiness false, new requests 503), then shutting down", drain_s)
+        loop.remove_signal_handler(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, previous)
+        await asyncio.sleep(drain_s)
+        previous(signal.SIGTERM, None)
+
+    loop.add_signal_handler(signal.SIGTERM, lambda: loop.create_task(drain()))
+
+
 def create_app(settings: Settings | None = None, gateway: Gateway | None = None) -> FastPath:
     """The ASGI application: the model-traffic fast path in front of the FastAPI app."""
     settings = settings or Settings.from_env()
@@ -58,6 +79,7 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
         gw = gateway or Gateway.build(settings)
         app.state.gateway = gw
         watcher = asyncio.create_task(gw.policies.watch(), name="policy-watch")
+        _drain_on_sigterm(gw, settings.drain_s)
         try:
             yield
         finally:

@@ -19,6 +19,7 @@ class Settings:
     redis_url: str | None = None
     transport: str = "aiohttp"  # upstream HTTP transport under httpx: aiohttp | httpx
     log_level: str = "info"
+    drain_s: float = 5.0  # after SIGTERM: answer 503 and report not ready this long before shutting down
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -31,6 +32,7 @@ class Settings:
             redis_url=env.get("ROUTER_REDIS_URL") or None,
             transport=env.get("ROUTER_UPSTREAM_TRANSPORT", "aiohttp"),
             log_level=env.get("ROUTER_LOG_LEVEL", "info"),
+            drain_s=float(env.get("ROUTER_DRAIN_SECONDS", "5")),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -42,6 +44,7 @@ class Settings:
             "ROUTER_WORKERS": str(self.workers),
             "ROUTER_UPSTREAM_TRANSPORT": self.transport,
             "ROUTER_LOG_LEVEL": self.log_level,
+            "ROUTER_DRAIN_SECONDS": str(self.drain_s),
         }
         if self.redis_url:
             env["ROUTER_REDIS_URL"] = self.redis_url

@@ -19,7 +19,7 @@ KEY, ADMIN = "sk-team-1", "sk-admin-1"
 @pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
 def test_two_replicas_share_limits_and_ledger(slm: Upstream, llm: Upstream, tmp_path: Path) -> None:
     (tmp_path / "r").mkdir()
-    redis = RedisServer(tmp_path / "r").start()
+    redis = RedisServer(tmp_path / "r", aof=True).start()
     policy = json.loads(two_tier_policy(slm.base_url, llm.base_url))
     limit = 60
     policy["tenants"] = {"team": {"api_keys": ["${TEAM_KEY}"], "limits": {"requests_per_minute": limit}}}

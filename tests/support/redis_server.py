@@ -20,9 +20,10 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server process without persistence; stop() and start() keep the same port."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, aof: bool = False) -> None:
         assert REDIS_SERVER is not None
         self.workdir = workdir
+        self.aof = aof  # append-only file, fsync always: a restart keeps every write, as in production
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -33,7 +34,7 @@ class RedisServer:
     def start(self) -> RedisServer:
         assert REDIS_SERVER is not None
         self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes" if self.aof else "no", "--appendfsync", "always",
              "--dir", str(self.workdir), "--loglevel", "warning"],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip

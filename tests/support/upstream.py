@@ -64,6 +64,9 @@ async def _gate(state: State, request: web.Request) -> web.StreamResponse | None
     control = state.control
     await asyncio.sleep(float(control.get("delay_ms", 0)) / 1000)
     mode = control.get("mode", "ok")
+    if control.get("fail_first", 0) > 0:
+        control["fail_first"] -= 1
+        mode = "status"
     if mode == "hang":
         await asyncio.sleep(3600)
     fail = mode == "status" or (mode == "fail_rate" and state.rng.random() < float(control.get("rate", 0.5)))
@@ -168,9 +171,13 @@ async def _stream(
             "model": body.get("model"),
             "choices": [choice],
         }
-        await response.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
-        if interval:
-            await asyncio.sleep(interval)
+        try:
+            await response.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+            if interval:
+                await asyncio.sleep(interval)
+        except (ConnectionResetError, asyncio.CancelledError):
+            state.received.append({"path": "_cancelled", "body": {"after_chunks": i}, "headers": {}, "at": time.time()})
+            raise
     last = {"index": 0, "delta": {}, "finish_reason": finish} if is_chat else {"index": 0, "text": "", "finish_reason": finish}
     await response.write(
         b"data: "

@@ -6,6 +6,7 @@ No module globals: tests build as many gateways as they like in one process.
 from __future__ import annotations
 
 import logging
+import random
 from dataclasses import dataclass, field
 
 from router.classify.classifier import Classifier
@@ -60,6 +61,7 @@ class Gateway:
     observers: list[Observer] = field(default_factory=list)  # told of every finished request
     breaker_states: dict[str, str] = field(default_factory=dict)  # kept by dispatch
     retry_budget: RetryBudget = field(default_factory=RetryBudget)
+    rng: random.Random = field(default_factory=random.Random)  # backoff jitter
     metrics: PrometheusObserver | None = None  # renders GET /metrics
 
     @classmethod
@@ -85,7 +87,7 @@ class Gateway:
     def guard(self, policy: Policy) -> Guard:
         """Breakers, retries and the retry budget, as this request's policy version sets them."""
         server = policy.spec.server
-        return Guard(self.store, breaker_config(server.breaker), server.retries, self.retry_budget, self.breaker_states)
+        return Guard(self.store, breaker_config(server.breaker), server.retries, self.retry_budget, self.breaker_states, self.rng)
 
     def breaker_snapshot(self) -> dict[str, str]:
         """Circuit-breaker state per catalog model (closed, open, half_open), as last seen by this process."""

@@ -72,6 +72,8 @@ async def resolve(gw: Gateway, ctx: RequestContext, name: Any) -> Resolved:
     routes = policy.tenant_routes[ctx.tenant] if policy.multi_tenant and ctx.tenant in policy.tenant_routes else policy.routes
     route = routes.get(name)
     if route is not None:
+        if route.strategy == "fixed" and all(policy.models[m].kind == "embeddings" for m in route.models):
+            raise BadRequest(f"{name!r} serves embeddings only; use /v1/embeddings", param="model")
         return Resolved(name, route)
     tenant = ctx.tenant or SINGLE_TENANT
     adapter = policy.adapters.get((tenant, name))
@@ -276,6 +278,8 @@ async def _cascade(
 
 
 def _embedding_models(policy: Policy, name: Any) -> list[str]:
+    if isinstance(name, str) and name in policy.models and policy.models[name].kind == "embeddings":
+        return [name]
     route = policy.routes.get(name) if isinstance(name, str) else None
     if route is not None:
         names = [*route.models, *route.fallback] or [*policy.embedding_models]

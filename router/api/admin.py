@@ -3,6 +3,7 @@ the usage ledger and run-time adapter registration (admin key)."""
 
 from __future__ import annotations
 
+import datetime
 import time
 from typing import Any
 
@@ -89,7 +90,8 @@ async def usage(
     """The ledger per tenant, model and day: requests, tokens, cost, and savings against the LLM tier."""
     gw = _admin(request)
     today = utc_day(time.time())
-    rows = await gw.store.usage(tenant, day_from or today, day_to or today)
+    day_from, day_to = _day(day_from, "day_from") or today, _day(day_to, "day_to") or today
+    rows = await gw.store.usage(tenant, day_from, day_to)
     return {
         "object": "list",
         "data": [
@@ -109,6 +111,19 @@ async def usage(
             for r in rows
         ],
     }
+
+
+def _day(value: str | None, param: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return datetime.date.fromisoformat(value).isoformat() if len(value) == 10 else _bad_day(value, param)
+    except ValueError:
+        return _bad_day(value, param)
+
+
+def _bad_day(value: str, param: str) -> str:
+    raise BadRequest(f"{param} must be a day as YYYY-MM-DD, got {value[:40]!r}", param=param)
 
 
 @admin.get("/router/adapters/{tenant}")

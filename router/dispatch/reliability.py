@@ -6,7 +6,7 @@ under a set share of traffic so a failing upstream does not meet a retry storm.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from router.errors import UpstreamError, UpstreamTimeout
 from router.policy.schema import BreakerSpec, RetrySpec
@@ -62,7 +62,7 @@ class Guard:
     retry: RetrySpec
     budget: RetryBudget
     states: dict[str, str]  # breaker state per model as last seen, for /readyz and metrics
-    rng: random.Random = field(default_factory=random.Random)
+    rng: random.Random  # the process's, shared: seeding one per request costs more than the rest of this
 
     async def admits(self, model: str) -> bool:
         state = await self.store.breaker_state(model, self.breaker)

@@ -60,8 +60,9 @@ def _tenant_routes(routes: dict[str, RouteSpec], tenant: TenantSpec) -> dict[str
 def compile_policy(spec: PolicyFile, *, source: str, digest: str) -> Policy:
     routes = dict(spec.routes)
     if spec.server.expose_models:
-        for name in spec.models:
-            routes.setdefault(name, RouteSpec(strategy="fixed", models=[name]))
+        for name, model in spec.models.items():
+            if model.kind == "chat":  # embedding models are named on /v1/embeddings only
+                routes.setdefault(name, RouteSpec(strategy="fixed", models=[name]))
     adapters = {(t, a): ad for t, tenant in spec.tenants.items() for a, ad in tenant.adapters.items()}
     key_index = {}
     for tname, tenant in spec.tenants.items():

@@ -17,6 +17,7 @@ import orjson
 
 from router.errors import UpstreamError, UpstreamTimeout
 from router.upstream.base import ByteStream, Reply, Target, UpstreamStatus
+from router.upstream.transport import STREAM, AiohttpTransport
 
 MAX_ERROR_MESSAGE = 500
 
@@ -25,17 +26,20 @@ MAX_CACHED_URLS = 512
 
 
 def make_transport(kind: str = "aiohttp") -> httpx.AsyncBaseTransport:
-    """One pooled transport for all endpoints: `aiohttp` (fast) or `httpx` (httpx's own)."""
+    """One pooled transport for all endpoints: `aiohttp` (ours, fast), `httpx-aiohttp`, or `httpx` (httpx's own)."""
     limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=30)
     if kind == "aiohttp":
-        from httpx_aiohttp import AiohttpTransport
+        return AiohttpTransport(max_connections=1000, keepalive_s=30)
+    if kind == "httpx-aiohttp":
+        from httpx_aiohttp import AiohttpTransport as ThirdParty
 
-        return AiohttpTransport(limits=limits, trust_env=False)
+        return ThirdParty(limits=limits, trust_env=False)
     return httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
 
 
 def _headers(target: Target) -> list[tuple[str, str]]:
-    headers = [("content-type", "application/json"), *target.spec.endpoint.headers.items()]
+    # identity: bodies are passed on byte for byte, so they must not arrive compressed
+    headers = [("content-type", "application/json"), ("accept-encoding", "identity"), *target.spec.endpoint.headers.items()]
     if target.spec.endpoint.api_key:
         headers.append(("authorization", f"Bearer {target.spec.endpoint.api_key}"))
     return headers
@@ -95,7 +99,8 @@ class OpenAICompatUpstream:
     def _request(self, target: Target, path: str, body: dict[str, Any]) -> httpx.Request:
         payload = orjson.dumps({**body, "model": target.upstream_model})
         url = self._url(target.spec.endpoint.base_url or "", path)
-        return httpx.Request("POST", url, content=payload, headers=_headers(target), extensions={"timeout": _timeout(target)})
+        extensions = {"timeout": _timeout(target), STREAM: body.get("stream") is True}
+        return httpx.Request("POST", url, content=payload, headers=_headers(target), extensions=extensions)
 
     async def _send(self, target: Target, path: str, body: dict[str, Any]) -> httpx.Response:
         response = await self._send_once(target, path, body)

@@ -132,3 +132,17 @@ def test_clients_cannot_choose_the_upstream(gateway: Gateway, slm: Upstream) -> 
     assert r.status_code == 200
     assert r.headers["x-router-model"] == "local-slm"
     assert len(slm.received()) == 1
+
+
+def test_embedding_model_is_not_a_chat_model(gateway: Gateway) -> None:
+    """Embedding models are named on /v1/embeddings; on chat they do not exist."""
+    r = post(gateway, {"model": "embedder", "messages": MSG})
+    assert_openai_error(r, 404, code="model_not_found")
+    ids = {m["id"] for m in httpx.get(gateway.base_url + "/models").json()["data"]}
+    assert "embedder" not in ids
+
+
+def test_usage_days_are_checked(gateway: Gateway) -> None:
+    for query in ({"day_from": "2026-13-01"}, {"day_to": "yesterday"}):
+        error = assert_openai_error(httpx.get(gateway.url + "/router/usage", params=query), 400)
+        assert error["param"] in ("day_from", "day_to")

@@ -55,7 +55,9 @@ def test_no_gap_and_empty_inputs_do_not_raise() -> None:
 def test_by_benchmark_table_and_plot(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     weak, strong = _outcomes(400)
-    outcomes = [Outcome("a" if i % 2 else "b", float(i), bool(w), bool(s)) for i, (w, s) in enumerate(zip(weak, strong, strict=True))]
+    outcomes = [
+        Outcome("a" if i % 2 else "b", float(i), bool(w), bool(s)) for i, (w, s) in enumerate(zip(weak, strong, strict=True))
+    ]
     results = by_benchmark(outcomes)
     assert list(results) == ["a", "b"] and results["a"].n == 200
     assert "APGR" in format_table(results)

@@ -37,12 +37,14 @@ def test_numbers_become_shapes_and_math_is_counted() -> None:
 
 def test_prompt_of_reads_prompts_and_chat() -> None:
     assert features.prompt_of({"prompt": "p"}) == ("p", "")
-    chat = {"messages": [
-        {"role": "system", "content": "s"},
-        {"role": "user", "content": [{"type": "text", "text": "u1"}]},
-        {"role": "assistant", "content": "a1"},
-        {"role": "user", "content": "u2"},
-    ]}
+    chat = {
+        "messages": [
+            {"role": "system", "content": "s"},
+            {"role": "user", "content": [{"type": "text", "text": "u1"}]},
+            {"role": "assistant", "content": "a1"},
+            {"role": "user", "content": "u2"},
+        ]
+    }
     assert features.prompt_of(chat) == ("u2", "s\nu1\na1")
     assert features.prompt_of({"messages": [{"role": "assistant", "content": "x"}]}) is None
     assert features.prompt_of([1, 2]) is None

@@ -34,7 +34,12 @@ POLICY: dict[str, Any] = {
     },
     "routes": {
         "auto": {"strategy": "classify", "tiers": {"slm": ["slm"], "llm": ["llm"]}, "threshold": 0.5, "fallback": ["llm2"]},
-        "nohint": {"strategy": "classify", "tiers": {"slm": ["slm"], "llm": ["llm"]}, "allow_tier_hint": False, "fallback_other_tier": False},
+        "nohint": {
+            "strategy": "classify",
+            "tiers": {"slm": ["slm"], "llm": ["llm"]},
+            "allow_tier_hint": False,
+            "fallback_other_tier": False,
+        },
         "casc": {"strategy": "cascade", "tiers": {"slm": ["slm"], "llm": ["llm"]}},
         "pinned": {"strategy": "fixed", "models": ["slm"], "fallback": ["llm"]},
         "local": {"strategy": "fixed", "models": ["slm"]},

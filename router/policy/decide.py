@@ -106,13 +106,17 @@ def decide(
 ) -> Decision:
     live = live or {}
     models = policy.models
-    estimates = {
-        name: {"cost_usd": round(expected_cost(models[name], c), 8)}
-        | ({"latency_ms": round(lat, 1)} if (lat := expected_latency_ms(live.get(name), c)) is not None else {})
-        for name in _dedupe([*route.tiers.get("slm", []), *route.tiers.get("llm", []), *route.models, *route.fallback])
-    }
+    names = _dedupe([*route.tiers.get("slm", []), *route.tiers.get("llm", []), *route.models, *route.fallback])
+    fits = {name: _fits(models[name], c) for name in names}  # why each model cannot take it, or None
+    estimates = {}
+    for name in names:
+        estimate = {"cost_usd": round(expected_cost(models[name], c), 8)}
+        latency = expected_latency_ms(live.get(name), c)
+        if latency is not None:
+            estimate["latency_ms"] = round(latency, 1)
+        estimates[name] = estimate
     if route.strategy == "fixed":
-        usable = [n for n in _dedupe([*route.models, *route.fallback]) if _fits(models[n], c) is None]
+        usable = [n for n in _dedupe([*route.models, *route.fallback]) if fits[n] is None]
         if not usable:
             raise UnsupportedContent(_unfit_message(route_name, route.models, models, c), param="messages")
         return Decision(
@@ -125,8 +129,8 @@ def decide(
             estimates,
         )
 
-    fitting = {tier: [n for n in route.tiers.get(tier, []) if _fits(models[n], c) is None] for tier in ("slm", "llm")}
-    unfit = next((_fits(models[n], c) for n in route.tiers.get("slm", []) if _fits(models[n], c)), None)
+    fitting = {tier: [n for n in route.tiers.get(tier, []) if fits[n] is None] for tier in ("slm", "llm")}
+    unfit = next((fits[n] for n in route.tiers.get("slm", []) if fits[n]), None)
     tier: Tier
     if not fitting["slm"] and not fitting["llm"]:
         raise UnsupportedContent(_unfit_message(route_name, route.tiers["slm"] + route.tiers["llm"], models, c), param="messages")
@@ -151,7 +155,7 @@ def decide(
     if reason in ("threshold", "tier_hint"):
         tier, reason, detail = _apply_limits(tier, reason, detail, fitting, estimates, hints)
     other: Tier = "slm" if tier == "llm" else "llm"
-    fallback = [n for n in route.fallback if _fits(models[n], c) is None]
+    fallback = [n for n in route.fallback if fits[n] is None]
     cascading = reason == "cascade"  # a rule that forced a tier turns a cascade into a plain choice
     last_resort = fitting[other] if route.fallback_other_tier else []
     order = fitting[tier] + (fitting[other] if cascading else []) + fallback + last_resort
@@ -167,6 +171,8 @@ def _apply_limits(
     hints: Hints,
 ) -> tuple[Tier, str, str]:
     """Cost and latency limits move the choice to the other tier when only that one meets them."""
+    if hints.max_cost_usd is None and hints.latency_budget_ms is None:
+        return tier, reason, detail
 
     def meets(name: str) -> bool:
         est = estimates[name]

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
@@ -51,6 +52,7 @@ TOKEN_BUCKETS = tuple(float(4**i) for i in range(14))  # 1 .. 67108864, as OpenT
 CLASSIFIER_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
 BREAKER_STATES = ("closed", "open", "half_open")
 REJECTION_CODES = ("rate_limit_exceeded", "budget_exceeded")
+SYNC_INTERVAL_S = 1.0
 STORE_COUNTERS = ("errors", "outages", "fallbacks", "dropped")
 GEN_AI = ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "gen_ai_response_model")
 
@@ -173,12 +175,17 @@ class PrometheusObserver:
             self.registry.register(self.collector)
         self._seen: dict[str, int] = {}
         self._primed: str | None = None
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self._synced_at = float("-inf")
         self._sync()
 
     def observe(self, record: RequestRecord) -> None:
         try:
             self._observe(record)
-            self._sync()
+            now = time.monotonic()
+            if now - self._synced_at >= SYNC_INTERVAL_S:  # state counters change rarely; scrapes sync too
+                self._synced_at = now
+                self._sync()
         except Exception:  # metrics must never fail a request
             log.exception("metrics: could not record request %s", record.request_id)
 
@@ -197,38 +204,47 @@ class PrometheusObserver:
         tenant = (r.tenant or "") if self.state.policies.current.spec.server.metrics_tenant_label else ""
         model, tier, ok = r.model or "none", r.tier or "none", r.status < 400
         gen = (r.operation, r.provider or "openai", r.route, model)
-        m.requests.labels(tenant, r.route, tier, model, str(r.status)).inc()
-        m.decisions.labels(r.route, tier, model, r.reason or "none").inc()
+        self._l(m.requests, tenant, r.route, tier, model, str(r.status)).inc()
+        self._l(m.decisions, r.route, tier, model, r.reason or "none").inc()
         if r.latency_s > 0:  # failures refused before dispatch carry no time
-            m.duration.labels(*gen, r.error_type or "").observe(r.latency_s)
+            self._l(m.duration, *gen, r.error_type or "").observe(r.latency_s)
         if r.classifier_ms is not None:
-            m.classifier.labels(r.route).observe(r.classifier_ms / 1000)
+            self._l(m.classifier, r.route).observe(r.classifier_ms / 1000)
         if r.fallbacks:
-            m.fallbacks.labels(r.route, model).inc(r.fallbacks)
+            self._l(m.fallbacks, r.route, model).inc(r.fallbacks)
         if r.retries:
-            m.retries.labels(r.route, model).inc(r.retries)
+            self._l(m.retries, r.route, model).inc(r.retries)
         if r.escalated is not None:
-            m.cascades.labels(r.route).inc()
+            self._l(m.cascades, r.route).inc()
             if r.escalated:
-                m.escalations.labels(r.route, r.escalation_reason or "none").inc()
+                self._l(m.escalations, r.route, r.escalation_reason or "none").inc()
         code = r.extra.get("code")
         if r.status == 429 and code in REJECTION_CODES:
-            m.rejections.labels(tenant, code).inc()
+            self._l(m.rejections, tenant, code).inc()
         if r.interrupted:
-            m.interrupted.labels(r.route, model).inc()
+            self._l(m.interrupted, r.route, model).inc()
         if not ok or r.model is None:
             return
         tokens = [("input", r.prompt_tokens)] + ([("output", r.completion_tokens)] if r.operation != "embeddings" else [])
         for kind, n in tokens:
-            m.tokens.labels(*gen, kind).observe(n)
-            m.tenant_tokens.labels(tenant, model, kind).inc(n)
+            self._l(m.tokens, *gen, kind).observe(n)
+            self._l(m.tenant_tokens, tenant, model, kind).inc(n)
         if r.ttft_s is not None:
-            m.ttft.labels(*gen).observe(r.ttft_s)
+            self._l(m.ttft, *gen).observe(r.ttft_s)
             if r.stream and r.completion_tokens > 1 and r.latency_s > r.ttft_s:
-                m.tpot.labels(*gen).observe((r.latency_s - r.ttft_s) / (r.completion_tokens - 1))
-        m.cost.labels(tenant, r.route, tier, model).inc(r.cost_usd)
-        m.llm_cost.labels(tenant, r.route).inc(r.llm_cost_usd)
-        m.savings.labels(tenant, r.route).inc(max(0.0, r.llm_cost_usd - r.cost_usd))
+                self._l(m.tpot, *gen).observe((r.latency_s - r.ttft_s) / (r.completion_tokens - 1))
+        self._l(m.cost, tenant, r.route, tier, model).inc(r.cost_usd)
+        self._l(m.llm_cost, tenant, r.route).inc(r.llm_cost_usd)
+        self._l(m.savings, tenant, r.route).inc(max(0.0, r.llm_cost_usd - r.cost_usd))
+
+    def _l(self, metric: Any, *values: str) -> Any:
+        """The labelled child, looked up once per label set (labels() per request costs more than the
+        observation itself; label sets are few by design)."""
+        key = (id(metric), values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
 
     def _sync(self) -> None:
         """Mirror state counters (policy reloads, store stats) into real counters, by their increase."""

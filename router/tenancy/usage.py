@@ -1,6 +1,10 @@
 """The usage ledger as an observer: every finished request's tokens, cost and counterfactual LLM cost go
-to the store per (tenant, model, day), spend goes to the tenant's budget, and the tokens/min reservation
-is settled with the real count. Writes happen in the background: a request never waits on the ledger.
+to the store per (tenant, model, route, day), spend goes to the tenant's budget, and the tokens/min
+reservation is settled with the real count.
+
+A request never waits on the ledger: records are summed in memory and written in one batch every
+FLUSH_S (one store round trip for many requests, which matters on Redis), and on shutdown `drain()`
+writes what is left, so a graceful restart loses nothing.
 """
 
 from __future__ import annotations
@@ -8,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import defaultdict
+from dataclasses import dataclass
 
 from router.store.base import Store, UsageRecord
 from router.telemetry.record import RequestRecord
@@ -15,52 +21,85 @@ from router.tenancy.auth import SINGLE_TENANT
 from router.tenancy.limits import WINDOW_S
 
 log = logging.getLogger("router.usage")
+FLUSH_S = 0.1
+Key = tuple[str, str, str, str, str]  # tenant, model, route, tier, day
 
 
 def utc_day(ts: float | None = None) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(ts))
 
 
+@dataclass(slots=True)
+class _Sum:
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    llm_cost_usd: float = 0.0
+
+
 class UsageLedger:
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._usage: dict[Key, _Sum] = defaultdict(_Sum)
+        self._spend: dict[str, float] = defaultdict(float)
+        self._settle: list[tuple[str, int, float]] = []  # tenant, token delta, reservation time
+        self._flush: asyncio.Task[None] | None = None
 
     def observe(self, record: RequestRecord) -> None:
-        if record.model is None or record.tier is None or (record.status >= 400 and not record.interrupted):
+        r = record
+        if r.model is None or r.tier is None or (r.status >= 400 and not r.interrupted):
             return
-        task = asyncio.get_running_loop().create_task(self._write(record))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _write(self, r: RequestRecord) -> None:
         tenant = r.tenant or SINGLE_TENANT
-        assert r.model is not None and r.tier is not None
+        row = self._usage[(tenant, r.model, r.route, r.tier, utc_day())]
+        row.requests += 1
+        row.prompt_tokens += r.prompt_tokens
+        row.completion_tokens += r.completion_tokens
+        row.cost_usd += r.cost_usd
+        row.llm_cost_usd += r.llm_cost_usd
+        if r.cost_usd > 0:
+            self._spend[tenant] += r.cost_usd
+        if r.reserved_at is not None and r.prompt_tokens + r.completion_tokens != r.reserved_tokens:
+            self._settle.append((tenant, r.prompt_tokens + r.completion_tokens - r.reserved_tokens, r.reserved_at))
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().create_task(self._flush_later())
+
+    async def _flush_later(self) -> None:
         try:
-            await self.store.record_usage(
-                UsageRecord(
-                    tenant,
-                    r.model,
-                    r.route,
-                    r.tier,
-                    utc_day(),
-                    1,
-                    r.prompt_tokens,
-                    r.completion_tokens,
-                    r.cost_usd,
-                    r.llm_cost_usd,
+            await asyncio.sleep(FLUSH_S)
+        finally:
+            self._flush = None
+            await self._write()
+
+    async def _write(self) -> None:
+        usage, spend, settle = self._usage, self._spend, self._settle
+        self._usage, self._spend, self._settle = defaultdict(_Sum), defaultdict(float), []
+        try:
+            for (tenant, model, route, tier, day), s in usage.items():
+                await self.store.record_usage(
+                    UsageRecord(
+                        tenant,
+                        model,
+                        route,
+                        tier,
+                        day,
+                        s.requests,
+                        s.prompt_tokens,
+                        s.completion_tokens,
+                        s.cost_usd,
+                        s.llm_cost_usd,
+                    )
                 )
-            )
-            if r.cost_usd > 0:
-                await self.store.add_spend(tenant, r.cost_usd)
-            if r.reserved_at is not None:
-                used = r.prompt_tokens + r.completion_tokens
-                if used != r.reserved_tokens:
-                    await self.store.adjust(f"tpm:{tenant}", WINDOW_S, used - r.reserved_tokens, at=r.reserved_at)
+            for tenant, usd in spend.items():
+                await self.store.add_spend(tenant, usd)
+            for tenant, delta, at in settle:
+                await self.store.adjust(f"tpm:{tenant}", WINDOW_S, delta, at=at)
         except Exception:  # the store never raises by contract; this is the last line of defence
-            log.exception("usage for request %s could not be recorded", r.request_id)
+            log.exception("usage of %d ledger rows could not be recorded", len(usage))
 
     async def drain(self) -> None:
-        """Wait for writes in flight (graceful shutdown)."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Write everything now (graceful shutdown)."""
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
+        await self._write()

@@ -26,14 +26,13 @@ ACME_KEY, TINY_KEY = "sk-acme-7f3a9c1e5b", "sk-tiny-2d8e4b6a0c"
 SECRET_PROMPT = "zebra-marmalade-4711 please say hi"  # must never reach a log line
 HARD = "Prove step by step that the algorithm runs in O(n log n): derive the recurrence and solve the equation. " * 3
 # Panels whose query needs traffic this test cannot create: (dashboard uid, panel title) -> why.
-EXCLUDED = {
-    ("router-routing", "Retries by route and model"): "dispatch does not count retries into RequestRecord.retries yet",
-}
+EXCLUDED = {}
 PROMQL_WORDS = {"by", "on", "ignoring", "without", "group_left", "group_right", "or", "and", "unless", "bool", "offset", "le"}
 
 
 def policy(slm: Upstream, llm: Upstream) -> str:
     p = json.loads(two_tier_policy(slm.base_url, llm.base_url))
+    p["server"]["retries"] = {"attempts": 1, "base_delay_s": 0.01}  # the failing SLM is retried once: the retry panel has data
     p["routes"]["cascade"] = {
         "strategy": "cascade",
         "tiers": {"slm": ["local-slm"], "llm": ["hosted-llm"]},

@@ -55,6 +55,33 @@ def test_two_replicas_share_limits_and_ledger(slm: Upstream, llm: Upstream, tmp_
         redis.stop()
 
 
+@pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
+def test_two_replicas_share_breaker_state(slm: Upstream, llm: Upstream, tmp_path: Path) -> None:
+    (tmp_path / "r").mkdir()
+    redis = RedisServer(tmp_path / "r").start()
+    policy = json.loads(two_tier_policy(slm.base_url, llm.base_url))
+    policy["server"]["breaker"] = {"consecutive_failures": 3, "min_requests": 1000, "open_s": 30}
+    args = ["--redis-url", redis.url]
+    a = start_gateway(json.dumps(policy), tmp_path / "a", None, args)
+    b = start_gateway(json.dumps(policy), tmp_path / "b", None, args)
+    body = {"model": "small", "messages": [{"role": "user", "content": "x"}]}
+    try:
+        slm.control(mode="status", status=500)
+        for _ in range(3):
+            httpx.post(a.base_url + "/chat/completions", json=body, timeout=30)  # only replica A sees the failures
+        assert httpx.get(a.url + "/readyz").json()["breakers"]["local-slm"] == "open"
+        before = len(slm.received())
+        time.sleep(0.6)  # replica B's local read-through cache of breaker state (0.5 s)
+        r = httpx.post(b.base_url + "/chat/completions", json=body, timeout=30)
+        assert r.status_code == 503 and "circuit" in r.json()["error"]["message"]
+        assert len(slm.received()) == before  # B skipped the model A found broken
+        assert httpx.get(b.url + "/readyz").json()["breakers"]["local-slm"] == "open"
+    finally:
+        a.stop()
+        b.stop()
+        redis.stop()
+
+
 def test_open_gateway_refuses_non_loopback_without_flag(tmp_path: Path, slm: Upstream, llm: Upstream) -> None:
     import subprocess
     import sys

@@ -206,3 +206,39 @@ def test_router_usage_cli(tgw: Gateway) -> None:
     assert lines[0].split()[:4] == ["day", "tenant", "model", "tier"]
     assert any(line.split()[1:3] == ["globex", "local-slm"] for line in lines[1:])
     assert "saved" in lines[-1]
+
+
+def test_isolation_over_a_sample_of_tenant_pairs(slm: Upstream, llm: Upstream, tmp_path: Path) -> None:
+    """40 tenants with an adapter each: for 60 sampled pairs, naming the other's adapter is a 404 that
+    never reaches an upstream, and each tenant's own adapter works."""
+    import random
+
+    policy: dict[str, Any] = json.loads(two_tier_policy(slm.base_url, llm.base_url))
+    n = 40
+    policy["tenants"] = {
+        f"t{i}": {
+            "api_keys": [f"sha256:{hashlib.sha256(f'key-{i}'.encode()).hexdigest()}"],
+            "adapters": {f"ad-{i}": {"base": "local-slm", "adapter": f"mod-{i}"}},
+        }
+        for i in range(n)
+    }
+    gw = start_gateway(json.dumps(policy), tmp_path)
+    try:
+        rng = random.Random(7)
+        pairs = [tuple(rng.sample(range(n), 2)) for _ in range(60)]
+        with httpx.Client(base_url=gw.base_url, timeout=30) as c:
+            for me, other in pairs:
+                auth = {"authorization": f"Bearer key-{me}"}
+                theirs = c.post("/chat/completions", json={"model": f"ad-{other}", "messages": MSG}, headers=auth)
+                assert theirs.status_code == 404 and theirs.json()["error"]["code"] == "model_not_found"
+            assert slm.received() == []  # not one cross-tenant request went upstream
+            for me in sorted({p[0] for p in pairs})[:10]:
+                mine = c.post(
+                    "/chat/completions",
+                    json={"model": f"ad-{me}", "messages": MSG},
+                    headers={"authorization": f"Bearer key-{me}"},
+                )
+                assert mine.status_code == 200
+                assert slm.received()[-1]["body"]["model"] == f"mod-{me}"
+    finally:
+        gw.stop()

@@ -15,8 +15,8 @@ from router.api import wire
 from router.api.openai import context, gateway
 from router.errors import BadRequest, NotFound
 from router.gateway import Gateway
+from router.store.base import utc_day
 from router.tenancy.auth import check_admin
-from router.tenancy.usage import utc_day
 
 admin = APIRouter()
 

@@ -15,7 +15,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 
-from router.store.base import Store, UsageRecord
+from router.store.base import Store, UsageRecord, utc_day
 from router.telemetry.record import RequestRecord
 from router.tenancy.auth import SINGLE_TENANT
 from router.tenancy.limits import WINDOW_S
@@ -23,10 +23,6 @@ from router.tenancy.limits import WINDOW_S
 log = logging.getLogger("router.usage")
 FLUSH_S = 0.1
 Key = tuple[str, str, str, str, str]  # tenant, model, route, tier, day
-
-
-def utc_day(ts: float | None = None) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(ts))
 
 
 @dataclass(slots=True)
@@ -51,7 +47,7 @@ class UsageLedger:
         if r.model is None or r.tier is None or (r.status >= 400 and not r.interrupted):
             return
         tenant = r.tenant or SINGLE_TENANT
-        row = self._usage[(tenant, r.model, r.route, r.tier, utc_day())]
+        row = self._usage[(tenant, r.model, r.route, r.tier, utc_day(time.time()))]
         row.requests += 1
         row.prompt_tokens += r.prompt_tokens
         row.completion_tokens += r.completion_tokens

@@ -263,7 +263,7 @@ def main() -> None:
                 f"http://127.0.0.1:{gw_port}/router/explain",
                 json={"model": "auto", "messages": [{"role": "user", "content": PROMPTS[2]}]},
             ).json()
-        for transport in ("aiohttp", "httpx", "raw-aiohttp"):
+        for transport in ("router", "aiohttp", "httpx", "raw-aiohttp"):
             port = free_port()
             cmd = [
                 PY,
@@ -308,8 +308,9 @@ def main() -> None:
                 {"LITELLM_MASTER_KEY": LITELLM_KEY},
             ):
                 url = f"http://127.0.0.1:{port}/v1/chat/completions"
-                wrk(url, "auto", 16, 3)
-                results["LiteLLM proxy"] = best_of(url, "auto", 16, a.seconds, a.runs)
+                # its first seconds under load are its best: here it stopped completing requests after them
+                results["LiteLLM proxy (first 5 s)"] = wrk(url, "auto", 16, 5)
+                results["LiteLLM proxy (after)"] = best_of(url, "auto", 16, a.seconds, a.runs)
     finally:
         up.terminate()
 
@@ -342,7 +343,7 @@ def main() -> None:
         cup.terminate()
 
     gw = results["gateway (auto, classify+policy)"]
-    floor = results["bare pass-through (aiohttp)"]
+    floor = results["bare pass-through (router)"]
     print(
         f"\nscorer: {explain['classification']['scorer']}   clients: 16 (throughput), 4 (latency)   wrk runs: {a.runs} x {a.seconds}s, medians\n"
     )
@@ -350,9 +351,13 @@ def main() -> None:
     for name, r in results.items():
         print(f"{name:40s} {r['rps']:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['non2xx']:8.0f}")
     rows.append(("gateway req/s at 16 clients", f"{gw['rps']:.0f}  (target >= 2000)"))
-    if "LiteLLM proxy" in results:
-        rows.append(("gateway / LiteLLM proxy", f"{gw['rps'] / results['LiteLLM proxy']['rps']:.1f}x  (target >= 15x)"))
-    rows.append(("gateway / bare pass-through (httpx+aiohttp)", f"{gw['rps'] / floor['rps']:.2f}  (target >= 0.5)"))
+    litellm = max((r["rps"] for k, r in results.items() if k.startswith("LiteLLM")), default=0.0)
+    if litellm > 0:
+        rows.append(("gateway / LiteLLM proxy (its best)", f"{gw['rps'] / litellm:.1f}x  (target >= 15x)"))
+    rows.append(("gateway / bare pass-through (same transport)", f"{gw['rps'] / floor['rps']:.2f}  (target >= 0.5)"))
+    rows.append(
+        ("gateway / bare pass-through (httpx-aiohttp)", f"{gw['rps'] / results['bare pass-through (aiohttp)']['rps']:.2f}")
+    )
     rows.append(
         ("gateway / bare pass-through (raw aiohttp)", f"{gw['rps'] / results['bare pass-through (raw-aiohttp)']['rps']:.2f}")
     )

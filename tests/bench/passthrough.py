@@ -1,7 +1,7 @@
 """The floor: a bare ASGI pass-through proxy with no routing, no parsing, no policy. It forwards the body
 to one upstream with the chosen client transport and returns the answer. Used only by the benchmark.
 
-ROUTER_BENCH_UPSTREAM=http://127.0.0.1:9100/v1 ROUTER_BENCH_TRANSPORT=aiohttp|httpx|raw-aiohttp \
+ROUTER_BENCH_UPSTREAM=http://127.0.0.1:9100/v1 ROUTER_BENCH_TRANSPORT=router|aiohttp|httpx|raw-aiohttp \
   uvicorn tests.bench.passthrough:app --loop uvloop --http httptools --no-access-log
 """
 
@@ -39,6 +39,10 @@ class Passthrough:
                 from httpx_aiohttp import AiohttpTransport
 
                 self.client = httpx.AsyncClient(transport=AiohttpTransport(trust_env=False), trust_env=False)
+            elif TRANSPORT == "router":  # the gateway's own httpx transport on aiohttp
+                from router.upstream.transport import AiohttpTransport as RouterTransport
+
+                self.client = httpx.AsyncClient(transport=RouterTransport(), trust_env=False)
             else:
                 self.client = httpx.AsyncClient(limits=httpx.Limits(max_connections=1000), trust_env=False)
         return self.client

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.procs import ROOT, child_env, free_port, stop
+from tests.support.procs import ROOT, child_env, free_port, run_router, stop
 
 EXAMPLE_POLICY = """\
 version: 1
@@ -50,24 +50,12 @@ tenants:
 """
 
 
-def router(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "router", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=child_env(env),
-        timeout=120,
-    )
-
-
 def test_design_example_policy_loads_unchanged(tmp_path: Path) -> None:
     path = tmp_path / "design.yaml"
     path.write_text(EXAMPLE_POLICY)
-    ok = router("policy", "validate", str(path), env={"ACME_KEY": "k-123"})
+    ok = run_router("policy", "validate", str(path), env={"ACME_KEY": "k-123"})
     assert ok.returncode == 0, ok.stderr
-    missing = router("policy", "validate", str(path))  # ACME_KEY unset: the secret is missing
+    missing = run_router("policy", "validate", str(path))  # ACME_KEY unset: the secret is missing
     assert missing.returncode == 1
     assert f"{path}:31: environment variable ACME_KEY is not set" in missing.stderr
 
@@ -87,7 +75,7 @@ def test_validate_reports_file_line_message(tmp_path: Path) -> None:
         "    models: [m2]\n"
     )
     good = ROOT / "router" / "policy" / "default.yaml"
-    result = router("policy", "validate", str(good), str(bad))
+    result = run_router("policy", "validate", str(good), str(bad))
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert f"{bad}:4: models.m1.tier: Input should be 'slm' or 'llm'" in lines
@@ -97,15 +85,15 @@ def test_validate_reports_file_line_message(tmp_path: Path) -> None:
     xref.write_text(
         "version: 1\nmodels:\n  m1: {endpoint: {base_url: 'http://x/v1', model: m}}\nroutes:\n  r: {models: [m1, m2]}\n"
     )
-    result = router("policy", "validate", str(xref))
+    result = run_router("policy", "validate", str(xref))
     assert result.returncode == 1 and f"{xref}:5: routes.r.models.1: unknown model 'm2'" in result.stderr
     dup = tmp_path / "dup.yaml"
     dup.write_text("version: 1\nmodels: {}\nmodels: {}\n")
-    assert f"{dup}:3: duplicate key 'models'" in router("policy", "validate", str(dup)).stderr
+    assert f"{dup}:3: duplicate key 'models'" in run_router("policy", "validate", str(dup)).stderr
 
 
 def test_schema_is_committed_and_current() -> None:
-    result = router("policy", "schema")
+    result = run_router("policy", "schema")
     assert result.returncode == 0
     schema = json.loads(result.stdout)
     assert schema["title"].startswith("Router gateway policy")
@@ -116,14 +104,14 @@ def test_schema_is_committed_and_current() -> None:
 
 
 def test_explain_text_and_request_file(tmp_path: Path) -> None:
-    out = router("explain", "hi there")
+    out = run_router("explain", "hi there")
     assert out.returncode == 0, out.stderr
     decision = json.loads(out.stdout)["decision"]
     assert decision["route"] == "auto" and decision["tier"] in ("slm", "llm") and decision["reason"]
     request = tmp_path / "req.json"
     tools = [{"type": "function", "function": {"name": "f", "parameters": {}}}]
     request.write_text(json.dumps({"model": "auto", "messages": [{"role": "user", "content": "hi"}], "tools": tools}))
-    explained = json.loads(router("explain", "--request", str(request)).stdout)
+    explained = json.loads(run_router("explain", "--request", str(request)).stdout)
     assert explained["decision"]["tier"] == "llm" and explained["decision"]["reason"] == "tools"
     assert explained["classification"]["needs_tools"] is True
 
@@ -136,7 +124,7 @@ def test_classify_jsonl_keeps_order_and_survives_bad_lines() -> None:
         json.dumps({"prompt": ""}),
         json.dumps({"messages": [{"role": "system", "content": "only a system message"}]}),
     ]
-    result = router("classify", stdin="\n".join(lines) + "\n")
+    result = run_router("classify", stdin="\n".join(lines) + "\n")
     assert result.returncode == 0, result.stderr
     rows = [json.loads(x) for x in result.stdout.splitlines()]
     assert len(rows) == len(lines)

@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.procs import ROOT, child_env
+from tests.support.procs import ROOT, run_router
 
 DATA = ROOT.parent / "shared" / "data" / "routing"
 pytestmark = pytest.mark.skipif(not (DATA / "mmlu_train.jsonl").exists(), reason="../shared/data/routing is absent")
-
-
-def router(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "router", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=child_env(),
-        timeout=300,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -39,17 +25,17 @@ def subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_train_is_reproducible_and_its_weights_are_usable(subset: Path, tmp_path: Path) -> None:
     a, b = tmp_path / "a.npz", tmp_path / "b.npz"
-    assert router("train", "--data", str(subset), "--out", str(a), "--cv", "0").returncode == 0
-    assert router("train", "--data", str(subset), "--out", str(b), "--cv", "0").returncode == 0
+    assert run_router("train", "--data", str(subset), "--out", str(a), "--cv", "0").returncode == 0
+    assert run_router("train", "--data", str(subset), "--out", str(b), "--cv", "0").returncode == 0
     assert a.read_bytes() == b.read_bytes()
-    out = router("eval", "--data", str(subset), "--weights", str(a))
+    out = run_router("eval", "--data", str(subset), "--weights", str(a))
     assert out.returncode == 0, out.stderr
     assert "mmlu" in out.stdout and "gsm8k" in out.stdout
 
 
 def test_eval_cross_validated_table_and_plot(subset: Path, tmp_path: Path) -> None:
     plot = tmp_path / "curve.png"
-    out = router("eval", "--data", str(subset), "--cv", "3", "--plot", str(plot))
+    out = run_router("eval", "--data", str(subset), "--cv", "3", "--plot", str(plot))
     assert out.returncode == 0, out.stderr
     header, *rows = [line.split() for line in out.stdout.strip().splitlines()[-3:]]
     assert header[-3:] == ["APGR", "CPT50", "CPT80"]
@@ -59,10 +45,10 @@ def test_eval_cross_validated_table_and_plot(subset: Path, tmp_path: Path) -> No
 
 
 def test_calibrate_gives_the_asked_share(subset: Path) -> None:
-    out = router("calibrate", "--target-llm-share", "0.3", "--data", str(subset))
+    out = run_router("calibrate", "--target-llm-share", "0.3", "--data", str(subset))
     assert out.returncode == 0, out.stderr
     threshold = float(out.stdout.strip().split()[-1])
     prompts = [json.dumps({"prompt": json.loads(line)["prompt"]}) for line in subset.read_text().splitlines()]
-    judged = [json.loads(x) for x in router("classify", stdin="\n".join(prompts) + "\n").stdout.splitlines()]
+    judged = [json.loads(x) for x in run_router("classify", stdin="\n".join(prompts) + "\n").stdout.splitlines()]
     share = sum(j["p_strong"] >= threshold for j in judged) / len(judged)
     assert abs(share - 0.3) < 0.02

@@ -202,3 +202,18 @@ def two_tier_policy(slm_url: str, llm_url: str, **extra: Any) -> str:
         else:
             policy[key] = value
     return json.dumps(policy, indent=2)  # JSON is YAML
+
+
+def run_router(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """`python -m router ARGS` as a user would run it, from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", "router", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=child_env(env),
+        timeout=timeout,
+    )

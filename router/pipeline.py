@@ -24,7 +24,7 @@ from router.policy.decide import Decision, Hints, decide
 from router.policy.schema import AdapterSpec, RouteSpec
 from router.telemetry.meter import StreamMeter, cost_usd, text_of, usage_of
 from router.telemetry.record import RequestRecord
-from router.tenancy.auth import SINGLE_TENANT
+from router.tenancy.auth import SINGLE_TENANT, authenticate
 from router.tenancy.limits import admit
 from router.upstream.base import Target
 
@@ -41,14 +41,19 @@ class RequestContext:
     response_headers: dict[str, str] = field(default_factory=dict)  # e.g. rate-limit state
 
 
+def new_context(gw: Gateway, request_id: str, headers: Mapping[str, str]) -> RequestContext:
+    """The request's context: one policy version, the caller's hints, the caller authenticated (401 otherwise)."""
+    policy = gw.policies.current
+    ctx = RequestContext(request_id, parse_hints(headers), policy)
+    ctx.tenant = authenticate(policy, headers)
+    return ctx
+
+
 @dataclass(slots=True)
 class Result:
     headers: dict[str, str]
     body: bytes = b""
     stream: AsyncIterator[bytes] | None = None
-    decision: Decision | None = None
-    classification: Classification | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,26 +92,38 @@ async def resolve(gw: Gateway, ctx: RequestContext, name: Any) -> Resolved:
 
 
 def targets_for(policy: Policy, decision: Decision, adapter: AdapterSpec | None = None) -> list[Target]:
-    return [
-        Target(
-            name, policy.models[name], adapter.adapter if adapter and name == adapter.base else policy.models[name].endpoint.model
+    """The decision's candidates as upstream targets; a tenant's adapter replaces its base model's id."""
+    targets = []
+    for name in decision.candidates:
+        spec = policy.models[name]
+        if adapter is not None and name == adapter.base:
+            targets.append(Target(name, spec, adapter.adapter, adapter.path))
+        else:
+            targets.append(Target(name, spec, spec.endpoint.model))
+    return targets
+
+
+def judge(gw: Gateway, ctx: RequestContext, body: dict[str, Any], resolved: Resolved) -> Classification:
+    """Classify, once per request; only classifying routes pay for the learned score."""
+    scorer = gw.scorer(ctx.policy.spec.server.scorer) if resolved.route.strategy == "classify" else None
+    return gw.classifier.classify(body, scorer)
+
+
+def choose(gw: Gateway, ctx: RequestContext, resolved: Resolved, c: Classification, hints: Hints) -> Decision:
+    decision = decide(ctx.policy, resolved.name, resolved.route, c, hints, gw.latency.snapshot())
+    if resolved.adapter is not None:
+        decision = replace(
+            decision, reason="adapter", detail=f"adapter {resolved.adapter.adapter!r} on {resolved.adapter.base!r}"
         )
-        for name in decision.candidates
-    ]
+    return decision
 
 
 def plan(
     gw: Gateway, ctx: RequestContext, body: dict[str, Any], resolved: Resolved, hints: Hints
 ) -> tuple[Classification, Decision]:
     """Classify and decide: everything short of calling a model (this is what explain shows)."""
-    scorer = gw.scorer(ctx.policy.spec.server.scorer) if resolved.route.strategy == "classify" else None
-    classification = gw.classifier.classify(body, scorer)
-    decision = decide(ctx.policy, resolved.name, resolved.route, classification, hints, gw.latency.snapshot())
-    if resolved.adapter is not None:
-        decision = replace(
-            decision, reason="adapter", detail=f"adapter {resolved.adapter.adapter!r} on {resolved.adapter.base!r}"
-        )
-    return classification, decision
+    classification = judge(gw, ctx, body, resolved)
+    return classification, choose(gw, ctx, resolved, classification, hints)
 
 
 async def admit_tenant(gw: Gateway, ctx: RequestContext, c: Classification, record: RequestRecord) -> Hints:
@@ -149,28 +166,23 @@ async def generate(gw: Gateway, ctx: RequestContext, body: dict[str, Any], path:
     resolved = await resolve(gw, ctx, body.get("model"))
     record = RequestRecord(ctx.request_id, OPERATIONS[path], resolved.name, tenant=ctx.tenant, stream=body.get("stream") is True)
     record.started = ctx.started
-    hints = ctx.hints
-    if ctx.policy.multi_tenant:
-        hints = await admit_tenant(gw, ctx, gw.classifier.classify(body, None), record)
-    classification, decision = plan(gw, ctx, body, resolved, hints)
+    classification = judge(gw, ctx, body, resolved)
+    hints = await admit_tenant(gw, ctx, classification, record) if ctx.policy.multi_tenant else ctx.hints
+    decision = choose(gw, ctx, resolved, classification, hints)
     targets = targets_for(ctx.policy, decision, resolved.adapter)
     _describe(record, decision, classification)
-    if resolved.adapter is not None and resolved.adapter.path:
-        targets = [replace(t, load_path=resolved.adapter.path) for t in targets]
     if decision.strategy == "cascade":
-        return await _cascade(gw, ctx, body, path, classification, decision, targets, record)
+        return await _cascade(gw, ctx, body, path, decision, targets, record)
     if body.get("stream") is True:
         outcome = await _or_account(gw, record, dispatch_stream(targets, gw.upstream_for, path, body, gw.guard(ctx.policy)))
         headers = _headers(ctx, decision, outcome.attempted)
         return Result(
             headers,
             stream=_metered(gw, ctx, record, outcome.attempted, relay(outcome)),
-            decision=decision,
-            classification=classification,
         )
     plain = await _or_account(gw, record, dispatch_plain(targets, gw.upstream_for, path, body, gw.guard(ctx.policy)))
     account_plain(gw, ctx, record, plain.attempted, plain.reply.data)
-    return Result(_headers(ctx, decision, plain.attempted), plain.reply.body, decision=decision, classification=classification)
+    return Result(_headers(ctx, decision, plain.attempted), plain.reply.body)
 
 
 OPERATIONS = {"chat/completions": "chat", "completions": "text_completion", "embeddings": "embeddings"}
@@ -206,14 +218,14 @@ def _fill(ctx: RequestContext, record: RequestRecord, attempted: Attempted) -> N
     assert target is not None
     record.model, record.tier, record.upstream_model = target.name, target.spec.tier, target.upstream_model
     record.provider, record.fallbacks, record.retries = target.spec.endpoint.provider, attempted.fallbacks, attempted.retries
-    llm = ctx.policy.routes[record.route].tiers.get("llm") if record.route in ctx.policy.routes else None
-    record.extra["llm_reference"] = llm[0] if llm else target.name
 
 
 def _costs(ctx: RequestContext, record: RequestRecord) -> None:
     assert record.model is not None
     record.cost_usd = cost_usd(ctx.policy.models[record.model], record.prompt_tokens, record.completion_tokens)
-    reference = ctx.policy.models.get(record.extra.get("llm_reference", record.model))
+    route = ctx.policy.routes.get(record.route)
+    llm = route.tiers.get("llm") if route is not None else None
+    reference = ctx.policy.models[llm[0]] if llm else None  # the savings are measured against the route's LLM tier
     record.llm_cost_usd = cost_usd(reference, record.prompt_tokens, record.completion_tokens) if reference else record.cost_usd
 
 
@@ -256,7 +268,6 @@ async def _cascade(
     ctx: RequestContext,
     body: dict[str, Any],
     path: str,
-    c: Classification,
     decision: Decision,
     targets: list[Target],
     record: RequestRecord,
@@ -268,13 +279,13 @@ async def _cascade(
         record.escalated, record.escalation_reason = done.escalated, done.verdict.reason
         headers = _headers(ctx, decision, done.stream_outcome.attempted) | done.headers
         stream = _metered(gw, ctx, record, done.stream_outcome.attempted, done.stream)
-        return Result(headers, stream=stream, decision=decision, classification=c)
+        return Result(headers, stream=stream)
     done = await _or_account(gw, record, cascade_plain(targets, gw.upstream_for, path, body, spec, gw.guard(ctx.policy)))
     assert done.plain is not None
     record.escalated, record.escalation_reason = done.escalated, done.verdict.reason
     account_plain(gw, ctx, record, done.plain.attempted, done.plain.reply.data)
     headers = _headers(ctx, decision, done.plain.attempted) | done.headers
-    return Result(headers, done.plain.reply.body, decision=decision, classification=c)
+    return Result(headers, done.plain.reply.body)
 
 
 def _embedding_models(policy: Policy, name: Any) -> list[str]:
@@ -307,7 +318,7 @@ async def embeddings(gw: Gateway, ctx: RequestContext, body: dict[str, Any]) -> 
     work = dispatch_plain(targets_for(ctx.policy, decision), gw.upstream_for, "embeddings", body, gw.guard(ctx.policy))
     outcome = await _or_account(gw, record, work)
     account_plain(gw, ctx, record, outcome.attempted, outcome.reply.data)
-    return Result(_headers(ctx, decision, outcome.attempted), outcome.reply.body, decision=decision)
+    return Result(_headers(ctx, decision, outcome.attempted), outcome.reply.body)
 
 
 async def explain(gw: Gateway, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:

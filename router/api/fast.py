@@ -18,9 +18,8 @@ from typing import Any
 
 from router import pipeline
 from router.api import wire
-from router.errors import BadRequest, PayloadTooLarge, RouterError, Unavailable, error_parts
+from router.errors import RouterError, Unavailable, error_parts
 from router.gateway import Gateway
-from router.tenancy.auth import authenticate
 
 log = logging.getLogger("router")
 Scope = dict[str, Any]
@@ -44,29 +43,6 @@ ROUTES: dict[str, tuple[Callable[[dict[str, Any]], None], Run]] = {
     "/v1/completions": (wire.check_completion, _completions),
     "/v1/embeddings": (wire.check_embeddings, pipeline.embeddings),
 }
-
-
-async def read_body(scope: Scope, receive: Receive, headers: dict[str, str], limit: int) -> dict[str, Any]:
-    length = headers.get("content-length")
-    if length is not None:
-        if not length.isdigit():
-            raise BadRequest("invalid Content-Length header")
-        if int(length) > limit:
-            raise PayloadTooLarge(f"request body of {length} bytes exceeds the limit of {limit} bytes")
-    parts: list[bytes] = []
-    size = 0
-    more = True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise asyncio.CancelledError
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
-        parts.append(chunk)
-        more = message.get("more_body", False)
-    return wire.parse_json(b"".join(parts) if len(parts) != 1 else parts[0])
 
 
 def _header_list(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
@@ -100,9 +76,8 @@ class FastPath:
         try:
             if gw.draining:
                 raise Unavailable("the gateway is shutting down; retry on another replica", headers={"retry-after": "1"})
-            ctx = pipeline.RequestContext(rid, pipeline.parse_hints(headers), gw.policies.current)
-            ctx.tenant = authenticate(ctx.policy, headers)
-            body = await read_body(scope, receive, headers, ctx.policy.spec.server.max_body_bytes)
+            ctx = pipeline.new_context(gw, rid, headers)
+            body = await wire.read_body(receive, headers, ctx.policy.spec.server.max_body_bytes)
             route[0](body)
             watcher = _watch_disconnect(receive)
             result = await route[1](gw, ctx, body)

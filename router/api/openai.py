@@ -13,7 +13,6 @@ from router import pipeline
 from router.api import wire
 from router.errors import Unavailable
 from router.gateway import Gateway
-from router.tenancy.auth import authenticate
 
 api = APIRouter()
 
@@ -27,9 +26,7 @@ def gateway(request: Request) -> Gateway:
 
 def context(gw: Gateway, request: Request) -> pipeline.RequestContext:
     """The request's context, with the caller authenticated (401 for a missing or wrong key)."""
-    ctx = pipeline.RequestContext(wire.request_id(request), pipeline.parse_hints(request.headers), gw.policies.current)
-    ctx.tenant = authenticate(ctx.policy, request.headers)
-    return ctx
+    return pipeline.new_context(gw, wire.request_id(request), request.headers)
 
 
 @api.get("/v1/models")

@@ -5,8 +5,10 @@ everything else is passed upstream untouched.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -41,23 +43,33 @@ def parse_json(raw: bytes) -> dict[str, Any]:
     return body
 
 
-async def read_json(request: Request, limit: int) -> dict[str, Any]:
-    length = request.headers.get("content-length")
+async def read_body(receive: Any, headers: Mapping[str, str], limit: int) -> dict[str, Any]:
+    """Read the body from ASGI `receive`, refusing more than `limit` bytes, and parse it as a JSON object."""
+    length = headers.get("content-length")
     if length is not None:
         if not length.isdigit():
             raise BadRequest("invalid Content-Length header")
         if int(length) > limit:
             raise PayloadTooLarge(f"request body of {length} bytes exceeds the limit of {limit} bytes")
-        raw = await request.body()
-    else:
-        parts, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
-            parts.append(chunk)
-        raw = b"".join(parts)
-    return parse_json(raw)
+    parts: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise asyncio.CancelledError
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+        parts.append(chunk)
+        more = message.get("more_body", False)
+    return parse_json(b"".join(parts) if len(parts) != 1 else parts[0])
+
+
+async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    """The same for framework-routed endpoints."""
+    return await read_body(request.receive, request.headers, limit)
 
 
 def _type_error(field: str, expected: str) -> BadRequest:

@@ -31,6 +31,11 @@ class State:
         self.rng = random.Random(0)
 
 
+def _note(state: State, request: web.Request, body: dict[str, Any]) -> None:
+    """Remember what arrived, for tests to check what the gateway sent."""
+    state.received.append({"path": request.path, "body": body, "headers": dict(request.headers), "at": time.time()})
+
+
 def _text(body: dict[str, Any]) -> str:
     for msg in reversed(body.get("messages") or []):
         if isinstance(msg, dict) and msg.get("role") == "user":
@@ -85,7 +90,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
     state: State = request.app["state"]
     raw = await request.read()
     body = json.loads(raw)
-    state.received.append({"path": request.path, "body": body, "headers": dict(request.headers), "at": time.time()})
+    _note(state, request, body)
     strict = state.control.get("lora_strict")
     if isinstance(strict, list) and body.get("model") not in strict + sorted(state.loaded):
         # vLLM's answer for an adapter it has not loaded
@@ -210,7 +215,7 @@ async def _stream(
 async def embeddings(request: web.Request) -> web.StreamResponse:
     state: State = request.app["state"]
     body = await request.json()
-    state.received.append({"path": request.path, "body": body, "headers": dict(request.headers), "at": time.time()})
+    _note(state, request, body)
     early = await _gate(state, request)
     if early is not None:
         return early
@@ -233,7 +238,7 @@ async def anthropic_messages(request: web.Request) -> web.StreamResponse:
     """Anthropic's Messages API (the wire litellm translates to), plain and streaming."""
     state: State = request.app["state"]
     body = await request.json()
-    state.received.append({"path": request.path, "body": body, "headers": dict(request.headers), "at": time.time()})
+    _note(state, request, body)
     early = await _gate(state, request)
     if early is not None:
         return early
@@ -282,7 +287,7 @@ async def models(request: web.Request) -> web.StreamResponse:
 async def load_lora(request: web.Request) -> web.StreamResponse:
     state: State = request.app["state"]
     body = await request.json()
-    state.received.append({"path": request.path, "body": body, "headers": dict(request.headers), "at": time.time()})
+    _note(state, request, body)
     state.loaded.add(body["lora_name"])
     return web.Response(text=f"Success: LoRA adapter '{body['lora_name']}' added successfully.")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ from router.gateway import Gateway
 from router.settings import Settings
 
 log = logging.getLogger("router")
+GC_YOUNG_THRESHOLD = 10_000  # allocations between young-generation collections (CPython: 700)
 
 
 def _with_request_id(request: Request) -> dict[str, str]:
@@ -70,6 +72,16 @@ def _drain_on_sigterm(gw: Gateway, drain_s: float) -> None:
     loop.add_signal_handler(signal.SIGTERM, lambda: loop.create_task(drain()))
 
 
+def _settle_heap() -> None:
+    """Hide what start-up allocated (policy, tokenizer, weights, FastAPI: ~90,000 objects) from the
+    cyclic garbage collector, which would otherwise rescan all of it in every full collection, and
+    collect the young generation less often: requests allocate many short-lived containers.
+    Measured with tests/bench/bench_gateway.py: GC took ~4% of the core before."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
 def create_app(settings: Settings | None = None, gateway: Gateway | None = None) -> FastPath:
     """The ASGI application: the model-traffic fast path in front of the FastAPI app."""
     settings = settings or Settings.from_env()
@@ -80,6 +92,7 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
         app.state.gateway = gw
         watcher = asyncio.create_task(gw.policies.watch(), name="policy-watch")
         _drain_on_sigterm(gw, settings.drain_s)
+        _settle_heap()
         try:
             yield
         finally:

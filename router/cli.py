@@ -23,7 +23,7 @@ from router.settings import Settings
 def _settings(args: argparse.Namespace) -> Settings:
     base = Settings.from_env()
     overrides: dict[str, Any] = {}
-    for name in ("host", "port", "workers", "redis_url"):
+    for name in ("host", "port", "workers", "redis_url", "access_log"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
@@ -202,6 +202,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int)
     serve.add_argument("--redis-url", dest="redis_url")
+    serve.add_argument(
+        "--access-log", dest="access_log", help="one JSON line per request to stderr (default), stdout, off, or a file"
+    )
     serve.add_argument("--allow-open", action="store_true", help="serve a non-loopback address without tenants (no API keys)")
     serve.set_defaults(func=cmd_serve)
 

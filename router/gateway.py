@@ -21,7 +21,7 @@ from router.store import open_store
 from router.store.base import Store
 from router.store.memory import MemoryStore
 from router.telemetry.latency import LatencyTracker
-from router.telemetry.logs import JsonLogObserver
+from router.telemetry.logs import AccessLog
 from router.telemetry.metrics import PrometheusObserver
 from router.telemetry.record import Observer
 from router.tenancy.auth import admin_key_digest
@@ -63,6 +63,7 @@ class Gateway:
     retry_budget: RetryBudget = field(default_factory=RetryBudget)
     rng: random.Random = field(default_factory=random.Random)  # backoff jitter
     metrics: PrometheusObserver | None = None  # renders GET /metrics
+    access_log: AccessLog | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> Gateway:
@@ -73,7 +74,8 @@ class Gateway:
         gateway.ledger = UsageLedger(store)
         gateway.observers += [gateway.latency, gateway.ledger]
         gateway.metrics = PrometheusObserver(gateway)
-        gateway.observers += [gateway.metrics, JsonLogObserver()]
+        gateway.access_log = AccessLog.open(settings.access_log)
+        gateway.observers += [gateway.metrics, gateway.access_log]
         gateway.scorer(policies.current.spec.server.scorer)  # load weights at start, not on a request
         return gateway
 
@@ -109,3 +111,5 @@ class Gateway:
         await self.fast.aclose()
         if self.slow is not None:
             await self.slow.aclose()
+        if self.access_log is not None:
+            self.access_log.close()

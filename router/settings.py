@@ -19,6 +19,7 @@ class Settings:
     redis_url: str | None = None
     transport: str = "aiohttp"  # upstream HTTP transport under httpx: aiohttp | httpx
     log_level: str = "info"
+    access_log: str = "stderr"  # one JSON line per request: stderr | stdout | off | a file path
     drain_s: float = 5.0  # after SIGTERM: answer 503 and report not ready this long before shutting down
 
     @classmethod
@@ -32,6 +33,7 @@ class Settings:
             redis_url=env.get("ROUTER_REDIS_URL") or None,
             transport=env.get("ROUTER_UPSTREAM_TRANSPORT", "aiohttp"),
             log_level=env.get("ROUTER_LOG_LEVEL", "info"),
+            access_log=env.get("ROUTER_ACCESS_LOG", "stderr"),
             drain_s=float(env.get("ROUTER_DRAIN_SECONDS", "5")),
         )
 
@@ -44,6 +46,7 @@ class Settings:
             "ROUTER_WORKERS": str(self.workers),
             "ROUTER_UPSTREAM_TRANSPORT": self.transport,
             "ROUTER_LOG_LEVEL": self.log_level,
+            "ROUTER_ACCESS_LOG": self.access_log,
             "ROUTER_DRAIN_SECONDS": str(self.drain_s),
         }
         if self.redis_url:

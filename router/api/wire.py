@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,7 +22,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 def make_request_id(given: str | None) -> str:
     """The caller's x-request-id when it is a sane token, else a fresh one."""
-    return given if given is not None and _REQUEST_ID.match(given) else uuid.uuid4().hex
+    return given if given is not None and _REQUEST_ID.match(given) else secrets.token_hex(16)
 
 
 def request_id(request: Request) -> str:

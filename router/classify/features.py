@@ -124,53 +124,61 @@ def _number_shape(tok: str) -> str:
 
 def tokenize(text: str) -> list[str]:
     """Lower-cased word, number-shape and punctuation tokens of (already clipped) text."""
-    return [t if not t[0].isdigit() else _number_shape(t) for t in _TOKEN.findall(text.lower())[:MAX_TOKENS]]
+    return _tokens(text.lower())
 
 
-def _bucket(key: str, n_buckets: int) -> int:
-    return zlib.crc32(key.encode("utf-8", "surrogatepass")) % n_buckets
+def _tokens(lower: str) -> list[str]:
+    return [t if not t[0].isdigit() else _number_shape(t) for t in _TOKEN.findall(lower)[:MAX_TOKENS]]
 
 
 def hashed_buckets(tokens: list[str], n_buckets: int = N_BUCKETS) -> npt.NDArray[np.int64]:
     """Sorted unique bucket ids of the unigrams, bigrams and 5-char word prefixes of `tokens`."""
     keys: set[str] = set(tokens)
-    keys.update("p|" + t[:5] for t in tokens if len(t) > 6)
-    keys.update(a + " " + b for a, b in itertools.pairwise(tokens))
-    ids = {_bucket(k, n_buckets) for k in keys}
+    keys.update(["p|" + t[:5] for t in tokens if len(t) > 6])
+    keys.update(map(" ".join, itertools.pairwise(tokens)))
+    try:  # map/C calls per key: this runs on every request
+        ids = {h % n_buckets for h in map(zlib.crc32, map(str.encode, keys))}
+    except UnicodeEncodeError:  # lone surrogates: hash their code units as training did
+        ids = {zlib.crc32(k.encode("utf-8", "surrogatepass")) % n_buckets for k in keys}
     return np.fromiter(sorted(ids), dtype=np.int64, count=len(ids))
 
 
-def dense_features(text: str, clipped: str, tokens: list[str]) -> npt.NDArray[np.float64]:
+def dense_features(text: str, clipped: str, tokens: list[str], lower: str | None = None) -> npt.NDArray[np.float64]:
     """The handcrafted features named in DENSE_NAMES, raw (standardised by the model).
 
     Counts come from the token list and str.count, not from keyword regexes, to stay well under a
-    millisecond on long prompts."""
-    lower = clipped.lower()
+    millisecond on long prompts; membership is counted with map over C methods, not Python loops."""
+    lower = clipped.lower() if lower is None else lower
     words = [t for t in tokens if t[0].isalpha()]
+    lengths = list(map(len, words))
     n_words = len(words)
     n_digits = sum(map(clipped.count, "0123456789"))
-    questions = sum(1 for t in words if t in _QUESTION_WORDS) + sum(map(lower.count, _QUESTION_PHRASES))
-    quantities = sum(1 for t in words if t in _QUANT_WORDS) + clipped.count("%") + clipped.count("$")
-    code = sum(1 for t in words if t in _CODE_WORDS) + sum(map(clipped.count, _CODE_MARKS))
-    capitalised = sum(1 for w in clipped.split() if w[:1].isupper() and len(w) > 2)
+    questions = sum(map(_QUESTION_WORDS.__contains__, words)) + sum(map(lower.count, _QUESTION_PHRASES))
+    quantities = sum(map(_QUANT_WORDS.__contains__, words)) + clipped.count("%") + clipped.count("$")
+    code = sum(map(_CODE_WORDS.__contains__, words)) + sum(map(clipped.count, _CODE_MARKS))
+    capitalised = sum(1 for w in clipped.split() if len(w) > 2 and w[0].isupper())
     values = (
         math.log1p(len(text)),
         math.log1p(n_words),
-        math.log1p(sum(1 for t in tokens if t.startswith("<n"))),
+        math.log1p(sum(map(_is_number_shape, tokens))),
         math.log1p(sum(map(clipped.count, _MATH_CHARS))),
         math.log1p(code),
         1.0 if len(_MC_LINE.findall(clipped)) >= 3 else 0.0,
         math.log1p(questions),
         math.log1p(quantities),
-        math.log1p(sum(1 for t in words if t in _REASON_WORDS)),
+        math.log1p(sum(map(_REASON_WORDS.__contains__, words))),
         math.log1p(capitalised),
-        math.log1p(sum(1 for t in words if len(t) >= 10)),
+        math.log1p(sum(map((9).__lt__, lengths))),
         math.log1p(len(_SENTENCE.findall(clipped))),
         n_digits / max(len(clipped), 1),
-        sum(map(len, words)) / max(n_words, 1),
+        sum(lengths) / max(n_words, 1),
         math.log1p(clipped.count("\n")),
     )
     return np.asarray(values, dtype=np.float64)
+
+
+def _is_number_shape(token: str) -> bool:
+    return token.startswith("<n")
 
 
 def request_text(prompt: str, context: str = "") -> str:
@@ -190,8 +198,9 @@ def featurise(prompt: str, context: str = "", n_buckets: int = N_BUCKETS) -> Fea
     """All features of one request. Never raises on any `str`; non-str input is treated as empty."""
     text = request_text(prompt, context)
     clipped = clip(text)
-    tokens = tokenize(clipped)
-    return Featurised(hashed_buckets(tokens, n_buckets), dense_features(text, clipped, tokens))
+    lower = clipped.lower()
+    tokens = _tokens(lower)
+    return Featurised(hashed_buckets(tokens, n_buckets), dense_features(text, clipped, tokens, lower))
 
 
 def prompt_of(obj: object) -> tuple[str, str] | None:

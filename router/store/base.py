@@ -35,6 +35,7 @@ callers must never put API keys (or any secret) in them.
 from __future__ import annotations
 
 import abc
+import functools
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -141,11 +142,18 @@ class StoreStats:
 
 
 def utc_day(now: float) -> str:
-    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
+    """The UTC date of a Unix time, as YYYY-MM-DD (called per request: formatted once per day)."""
+    return _day_text(int(now // 86400))
 
 
 def utc_month(now: float) -> str:
-    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m")
+    """The UTC month of a Unix time, as YYYY-MM."""
+    return _day_text(int(now // 86400))[:7]
+
+
+@functools.lru_cache(maxsize=64)
+def _day_text(day: int) -> str:
+    return datetime.fromtimestamp(day * 86400, UTC).strftime("%Y-%m-%d")
 
 
 def clock(now: float | None) -> float:

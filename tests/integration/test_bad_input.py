@@ -20,6 +20,7 @@ def post(gw: Gateway, body: object = None, content: bytes | None = None, headers
 
 def assert_openai_error(r: httpx.Response, status: int, type_: str | None = None, code: str | None = None) -> dict[str, object]:
     assert r.status_code == status, r.text
+    assert int(r.headers["content-length"]) == len(r.content)
     body = r.json()
     assert set(body) == {"error"}
     assert set(body["error"]) == {"message", "type", "param", "code"}

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
+import openai
 
-from tests.support.procs import ROOT, child_env, free_port, run_router, stop
+from tests.support.procs import ROOT, Upstream, child_env, free_port, run_router, start_gateway, stop, two_tier_policy
 
 EXAMPLE_POLICY = """\
 version: 1
@@ -171,3 +173,30 @@ def test_serve_with_no_flags_uses_defaults() -> None:
         assert {"auto", "gpt-4o"} <= set(info["routes"])
     finally:
         stop(proc)
+
+
+def test_serve_writes_the_access_log_where_asked(slm: Upstream, llm: Upstream, tmp_path: Path) -> None:
+    access = tmp_path / "access.ndjson"
+    gw = start_gateway(
+        two_tier_policy(slm.base_url, llm.base_url),
+        tmp_path,
+        args=["--access-log", str(access)],
+        env={"ROUTER_DRAIN_SECONDS": "0"},
+    )
+    try:
+        client = openai.OpenAI(base_url=gw.base_url, api_key="unused", max_retries=0)
+        client.chat.completions.create(
+            model="auto", messages=[{"role": "user", "content": "hi"}], extra_headers={"x-request-id": "access-1"}
+        )
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and "access-1" not in (access.read_text() if access.exists() else ""):
+            time.sleep(0.05)
+        first = [json.loads(line) for line in access.read_text().splitlines()]
+        assert [(x["request_id"], x["route"], x["status"]) for x in first] == [("access-1", "auto", 200)]
+        client.chat.completions.create(
+            model="auto", messages=[{"role": "user", "content": "hi"}], extra_headers={"x-request-id": "access-2"}
+        )
+    finally:
+        gw.stop()  # a graceful stop writes what is still waiting
+    assert [json.loads(line)["request_id"] for line in access.read_text().splitlines()] == ["access-1", "access-2"]
+    assert '"request_id":"access-1"' not in gw.logs()  # to the file, not also to stderr

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import itertools
 import time
+from pathlib import Path
 
 import openai
 import pytest
 
-from tests.support.procs import Gateway, Upstream
+from tests.support.procs import Gateway, Upstream, start_gateway, two_tier_policy
 
 EASY = "hi, how are you?"
 HARD = (
@@ -29,6 +30,8 @@ def test_plain_chat_routes_easy_prompt_to_slm(gateway: Gateway, slm: Upstream) -
     assert raw.headers["x-router-tier"] == "slm"
     assert raw.headers["x-router-model"] == "local-slm"
     assert len(raw.headers["x-request-id"]) >= 16
+    assert int(raw.headers["content-length"]) == len(raw.http_response.content)  # framed by length, not chunked
+    assert "transfer-encoding" not in raw.headers
     assert slm.received()[0]["body"]["model"] == "phi-3-mini"  # the upstream's own id, not the route
 
 
@@ -152,3 +155,28 @@ def test_unknown_route_is_404_model_not_found(gateway: Gateway) -> None:
     with pytest.raises(openai.NotFoundError) as info:
         client(gateway).chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
     assert info.value.code == "model_not_found"
+
+
+@pytest.mark.parametrize("transport", ["httpx", "httpx-aiohttp"])
+def test_the_other_upstream_transports_carry_the_same_traffic(
+    transport: str, slm: Upstream, llm: Upstream, tmp_path: Path
+) -> None:
+    """ROUTER_UPSTREAM_TRANSPORT swaps the transport under httpx; requests, keys and bodies must not change."""
+    gw = start_gateway(
+        two_tier_policy(slm.base_url, llm.base_url),
+        tmp_path,
+        env={"ROUTER_UPSTREAM_TRANSPORT": transport, "ROUTER_DRAIN_SECONDS": "0"},
+    )
+    try:
+        c = client(gw)
+        plain = c.chat.completions.create(model="auto", messages=[{"role": "user", "content": EASY}], seed=7)
+        assert plain.choices[0].message.content == f"[slm] you said: {EASY}"
+        chunks = list(c.chat.completions.create(model="auto", messages=[{"role": "user", "content": EASY}], stream=True))
+        assert "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices) == f"[slm] you said: {EASY}"
+        assert c.chat.completions.create(model="auto", messages=[{"role": "user", "content": HARD}]).choices[0].message.content
+        sent = slm.received()[0]
+        assert sent["body"]["model"] == "phi-3-mini" and sent["body"]["seed"] == 7
+        headers = {k.lower(): v for k, v in llm.received()[0]["headers"].items()}
+        assert headers["authorization"] == "Bearer sk-test-llm" and headers["host"] == f"127.0.0.1:{llm.port}"
+    finally:
+        gw.stop()

@@ -160,7 +160,7 @@ def dense_features(text: str, clipped: str, tokens: list[str], lower: str | None
     values = (
         math.log1p(len(text)),
         math.log1p(n_words),
-        math.log1p(sum(map(_is_number_shape, tokens))),
+        math.log1p(sum(map(str.startswith, tokens, itertools.repeat("<n")))),  # number shapes
         math.log1p(sum(map(clipped.count, _MATH_CHARS))),
         math.log1p(code),
         1.0 if len(_MC_LINE.findall(clipped)) >= 3 else 0.0,
@@ -175,10 +175,6 @@ def dense_features(text: str, clipped: str, tokens: list[str], lower: str | None
         math.log1p(clipped.count("\n")),
     )
     return np.asarray(values, dtype=np.float64)
-
-
-def _is_number_shape(token: str) -> bool:
-    return token.startswith("<n")
 
 
 def request_text(prompt: str, context: str = "") -> str:

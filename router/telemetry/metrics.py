@@ -30,6 +30,7 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, Counter, Histogram, generate_latest
@@ -162,6 +163,27 @@ class StateCollector(Collector):
         yield up
 
 
+@dataclass(frozen=True, slots=True)
+class _Every:
+    """Labelled children that every request updates."""
+
+    requests: Any
+    decisions: Any
+    duration: Any
+
+
+@dataclass(frozen=True, slots=True)
+class _Served:
+    """Labelled children that every answered request updates."""
+
+    input_tokens: Any
+    tenant_input_tokens: Any
+    ttft: Any
+    cost: Any
+    llm_cost: Any
+    savings: Any
+
+
 class PrometheusObserver:
     """Observer of finished requests and renderer of the exposition for GET /metrics."""
 
@@ -176,6 +198,8 @@ class PrometheusObserver:
         self._seen: dict[str, int] = {}
         self._primed: str | None = None
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self._every_bundles: dict[tuple[str, ...], _Every] = {}
+        self._served_bundles: dict[tuple[str, ...], _Served] = {}
         self._synced_at = float("-inf")
         self._sync()
 
@@ -204,10 +228,11 @@ class PrometheusObserver:
         tenant = (r.tenant or "") if self.state.policies.current.spec.server.metrics_tenant_label else ""
         model, tier, ok = r.model or "none", r.tier or "none", r.status < 400
         gen = (r.operation, r.provider or "openai", r.route, model)
-        self._l(m.requests, tenant, r.route, tier, model, str(r.status)).inc()
-        self._l(m.decisions, r.route, tier, model, r.reason or "none").inc()
+        every = self._every(tenant, r.route, tier, model, str(r.status), r.reason or "none", r.error_type or "", *gen)
+        every.requests.inc()
+        every.decisions.inc()
         if r.latency_s > 0:  # failures refused before dispatch carry no time
-            self._l(m.duration, *gen, r.error_type or "").observe(r.latency_s)
+            every.duration.observe(r.latency_s)
         if r.classifier_ms is not None:
             self._l(m.classifier, r.route).observe(r.classifier_ms / 1000)
         if r.fallbacks:
@@ -225,17 +250,49 @@ class PrometheusObserver:
             self._l(m.interrupted, r.route, model).inc()
         if not ok or r.model is None:
             return
-        tokens = [("input", r.prompt_tokens)] + ([("output", r.completion_tokens)] if r.operation != "embeddings" else [])
-        for kind, n in tokens:
-            self._l(m.tokens, *gen, kind).observe(n)
-            self._l(m.tenant_tokens, tenant, model, kind).inc(n)
+        served = self._served(tenant, tier, *gen)
+        served.input_tokens.observe(r.prompt_tokens)
+        served.tenant_input_tokens.inc(r.prompt_tokens)
+        if r.operation != "embeddings":
+            self._l(m.tokens, *gen, "output").observe(r.completion_tokens)
+            self._l(m.tenant_tokens, tenant, model, "output").inc(r.completion_tokens)
         if r.ttft_s is not None:
-            self._l(m.ttft, *gen).observe(r.ttft_s)
+            served.ttft.observe(r.ttft_s)
             if r.stream and r.completion_tokens > 1 and r.latency_s > r.ttft_s:
                 self._l(m.tpot, *gen).observe((r.latency_s - r.ttft_s) / (r.completion_tokens - 1))
-        self._l(m.cost, tenant, r.route, tier, model).inc(r.cost_usd)
-        self._l(m.llm_cost, tenant, r.route).inc(r.llm_cost_usd)
-        self._l(m.savings, tenant, r.route).inc(max(0.0, r.llm_cost_usd - r.cost_usd))
+        served.cost.inc(r.cost_usd)
+        served.llm_cost.inc(r.llm_cost_usd)
+        served.savings.inc(max(0.0, r.llm_cost_usd - r.cost_usd))
+
+    def _every(self, *key: str) -> _Every:
+        """What every request updates, looked up once per label combination (one dict lookup per
+        request instead of three)."""
+        found = self._every_bundles.get(key)
+        if found is None:
+            tenant, route, tier, model, status, reason, error_type, *gen = key
+            m = self.m
+            found = self._every_bundles[key] = _Every(
+                self._l(m.requests, tenant, route, tier, model, status),
+                self._l(m.decisions, route, tier, model, reason),
+                self._l(m.duration, *gen, error_type),
+            )
+        return found
+
+    def _served(self, tenant: str, tier: str, *gen: str) -> _Served:
+        """What every answered request updates, looked up once per label combination."""
+        key = (tenant, tier, *gen)
+        found = self._served_bundles.get(key)
+        if found is None:
+            m, route, model = self.m, gen[2], gen[3]
+            found = self._served_bundles[key] = _Served(
+                self._l(m.tokens, *gen, "input"),
+                self._l(m.tenant_tokens, tenant, model, "input"),
+                self._l(m.ttft, *gen),
+                self._l(m.cost, tenant, route, tier, model),
+                self._l(m.llm_cost, tenant, route),
+                self._l(m.savings, tenant, route),
+            )
+        return found
 
     def _l(self, metric: Any, *values: str) -> Any:
         """The labelled child, looked up once per label set (labels() per request costs more than the

@@ -8,6 +8,11 @@ and LiteLLM's proxy when it is installed (`pip install 'litellm[proxy]'`). The s
 pinned to CPU 0, the load generator (wrk) and the upstream to CPU 1, so each server gets one core.
 Prints one table: throughput at 16 clients, added latency at 4 clients, streaming time to first byte
 and chunk cadence, and resident memory after 10k and 100k requests.
+
+Added latency is measured twice. Against the instant upstream, 4 clients that never pause keep the
+gateway's one core busy, so p50 is mostly queueing behind the other three requests (about 4 x the
+CPU time of one request). Against an upstream that takes 20 ms per answer (closer to any real model),
+the same 4 clients leave the core mostly idle, and the difference is what one request pays.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ def lua_bodies(model: str) -> str:
     return ", ".join("[[" + b + "]]" for b in bodies)
 
 
+SLOW_MS = 20.0  # the upstream's answer time for the unsaturated latency figure
 LITELLM_KEY = "sk-" + "5f" * 32  # LiteLLM's proxy refuses to start without a master key
 
 
@@ -94,8 +100,9 @@ def proc(
             p.kill()
 
 
-def start_upstream(interval_ms: float = 0, chunks: int = 10) -> tuple[subprocess.Popen[bytes], int]:
+def start_upstream(interval_ms: float = 0, chunks: int = 10, delay_ms: float = 0) -> tuple[subprocess.Popen[bytes], int]:
     cmd = ["taskset", "-c", "1", PY, "tests/bench/fast_upstream.py", "--interval-ms", str(interval_ms), "--chunks", str(chunks)]
+    cmd += ["--delay-ms", str(delay_ms)]
     p = subprocess.Popen(cmd, cwd=ROOT, env=env(), stdout=subprocess.PIPE)
     assert p.stdout is not None
     return p, int(p.stdout.readline().split()[1])
@@ -342,6 +349,23 @@ def main() -> None:
         sup.terminate()
         cup.terminate()
 
+    # added latency when the gateway is not saturated: an upstream that takes 20 ms per answer
+    slow, slow_port = start_upstream(delay_ms=SLOW_MS)
+    try:
+        (tmp / "slow.yaml").write_text(policy(f"http://127.0.0.1:{slow_port}/v1", a.scorer))
+        p3 = free_port()
+        with proc(
+            [PY, "-m", "router", "serve", "--policy", str(tmp / "slow.yaml"), "--port", str(p3)],
+            0,
+            f"http://127.0.0.1:{p3}/healthz",
+        ):
+            slow_url = f"http://127.0.0.1:{p3}/v1/chat/completions"
+            wrk(slow_url, "auto", 4, 2)
+            lat_slow_gw = best_of(slow_url, "auto", 4, a.seconds, a.runs)
+            lat_slow_direct = best_of(f"http://127.0.0.1:{slow_port}/v1/chat/completions", "auto", 4, a.seconds, a.runs)
+    finally:
+        slow.terminate()
+
     gw = results["gateway (auto, classify+policy)"]
     floor = results["bare pass-through (router)"]
     print(
@@ -363,6 +387,13 @@ def main() -> None:
     )
     rows.append(("added latency p50 at 4 clients", f"{lat_gw['p50'] - lat_direct['p50']:.2f} ms  (target < 1.5)"))
     rows.append(("added latency p99 at 4 clients", f"{lat_gw['p99'] - lat_direct['p99']:.2f} ms  (target < 5)"))
+    rows.append(
+        (
+            f"added latency p50 / p99, 4 clients, {SLOW_MS:.0f} ms upstream",
+            f"{lat_slow_gw['p50'] - lat_slow_direct['p50']:.2f} / {lat_slow_gw['p99'] - lat_slow_direct['p99']:.2f} ms"
+            f"  (direct {lat_slow_direct['p50']:.2f} / {lat_slow_direct['p99']:.2f})",
+        )
+    )
     rows.append(
         (
             "stream TTFB median direct / gateway",

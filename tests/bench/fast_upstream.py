@@ -2,7 +2,9 @@
 answers every POST with a canned chat completion, or, for `"stream": true`, a canned SSE stream whose
 chunks are spaced by --interval-ms. Keep-alive HTTP/1.1 only; enough for load tests on loopback.
 
-python tests/bench/fast_upstream.py --port 9100 [--interval-ms 50 --chunks 10]
+python tests/bench/fast_upstream.py --port 9100 [--interval-ms 50 --chunks 10] [--delay-ms 20]
+
+--delay-ms holds each plain answer that long, like a model that takes time to generate.
 """
 
 from __future__ import annotations
@@ -42,10 +44,11 @@ def chunk(i: int) -> bytes:
 
 
 class Server(asyncio.Protocol):
-    def __init__(self, interval: float, chunks: int) -> None:
+    def __init__(self, interval: float, chunks: int, delay: float) -> None:
         self.buf = b""
         self.interval = interval
         self.chunks = chunks
+        self.delay = delay
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -70,7 +73,10 @@ class Server(asyncio.Protocol):
                 asyncio.get_running_loop().create_task(self.stream())
             else:
                 assert self.transport is not None
-                self.transport.write(PLAIN)
+                if self.delay:  # answers on one connection stay in order: each waits the same time
+                    asyncio.get_running_loop().call_later(self.delay, self.transport.write, PLAIN)
+                else:
+                    self.transport.write(PLAIN)
 
     async def stream(self) -> None:
         assert self.transport is not None
@@ -83,9 +89,9 @@ class Server(asyncio.Protocol):
         self.transport.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(done), done))
 
 
-async def main(port: int, interval: float, chunks: int) -> None:
+async def main(port: int, interval: float, chunks: int, delay: float) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: Server(interval, chunks), "127.0.0.1", port, backlog=1024)
+    server = await loop.create_server(lambda: Server(interval, chunks, delay), "127.0.0.1", port, backlog=1024)
     print(f"READY {server.sockets[0].getsockname()[1]}", flush=True)
     await server.serve_forever()
 
@@ -95,5 +101,6 @@ if __name__ == "__main__":
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--interval-ms", type=float, default=0)
     p.add_argument("--chunks", type=int, default=10)
+    p.add_argument("--delay-ms", type=float, default=0)
     a = p.parse_args()
-    uvloop.run(main(a.port, a.interval_ms / 1000, a.chunks))
+    uvloop.run(main(a.port, a.interval_ms / 1000, a.chunks, a.delay_ms / 1000))

@@ -414,7 +414,7 @@ def main() -> None:
     )
     print()
     for k, v in rows:
-        print(f"{k:45s} {v}")
+        print(f"{k:52s} {v}")
 
 
 if __name__ == "__main__":

@@ -74,9 +74,13 @@ class Server(asyncio.Protocol):
             else:
                 assert self.transport is not None
                 if self.delay:  # answers on one connection stay in order: each waits the same time
-                    asyncio.get_running_loop().call_later(self.delay, self.transport.write, PLAIN)
+                    asyncio.get_running_loop().call_later(self.delay, self.answer_late)
                 else:
                     self.transport.write(PLAIN)
+
+    def answer_late(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():  # the client may have left
+            self.transport.write(PLAIN)
 
     async def stream(self) -> None:
         assert self.transport is not None

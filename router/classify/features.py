@@ -143,12 +143,11 @@ def hashed_buckets(tokens: list[str], n_buckets: int = N_BUCKETS) -> npt.NDArray
     return np.fromiter(sorted(ids), dtype=np.int64, count=len(ids))
 
 
-def dense_features(text: str, clipped: str, tokens: list[str], lower: str | None = None) -> npt.NDArray[np.float64]:
+def dense_features(text: str, clipped: str, lower: str, tokens: list[str]) -> npt.NDArray[np.float64]:
     """The handcrafted features named in DENSE_NAMES, raw (standardised by the model).
 
     Counts come from the token list and str.count, not from keyword regexes, to stay well under a
     millisecond on long prompts; membership is counted with map over C methods, not Python loops."""
-    lower = clipped.lower() if lower is None else lower
     words = [t for t in tokens if t[0].isalpha()]
     lengths = list(map(len, words))
     n_words = len(words)
@@ -196,7 +195,7 @@ def featurise(prompt: str, context: str = "", n_buckets: int = N_BUCKETS) -> Fea
     clipped = clip(text)
     lower = clipped.lower()
     tokens = _tokens(lower)
-    return Featurised(hashed_buckets(tokens, n_buckets), dense_features(text, clipped, tokens, lower))
+    return Featurised(hashed_buckets(tokens, n_buckets), dense_features(text, clipped, lower, tokens))
 
 
 def prompt_of(obj: object) -> tuple[str, str] | None:

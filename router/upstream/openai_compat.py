@@ -97,34 +97,28 @@ async def _read(response: httpx.Response) -> bytes:
 class OpenAICompatUpstream:
     def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
         self._transport = transport
-        self._urls: dict[tuple[str, str], httpx.URL] = {}  # parsed once per endpoint and path
-        self._headers: dict[tuple[object, ...], httpx.Headers] = {}  # built once per endpoint
+        # URL and headers (with Host) built once per endpoint and path; httpx then copies instead of
+        # re-parsing and re-encoding them on every request (9 us -> 1 us)
+        self._prepared: dict[tuple[object, ...], tuple[httpx.URL, httpx.Headers]] = {}
 
-    def _url(self, base_url: str, path: str) -> httpx.URL:
-        url = self._urls.get((base_url, path))
-        if url is None:
-            if len(self._urls) >= MAX_CACHED_URLS:
-                self._urls.clear()
-            url = self._urls[(base_url, path)] = httpx.URL(f"{base_url.rstrip('/')}/{path}")
-        return url
-
-    def _headers_for(self, target: Target, url: httpx.URL) -> httpx.Headers:
+    def _prepare(self, target: Target, path: str) -> tuple[httpx.URL, httpx.Headers]:
         endpoint = target.spec.endpoint
-        key = (endpoint.base_url, endpoint.api_key, *endpoint.headers.items())
-        headers = self._headers.get(key)
-        if headers is None:
-            if len(self._headers) >= MAX_CACHED_URLS:
-                self._headers.clear()
-            headers = self._headers[key] = _headers(target)
+        key = (path, endpoint.base_url, endpoint.api_key, *endpoint.headers.items())
+        prepared = self._prepared.get(key)
+        if prepared is None:
+            if len(self._prepared) >= MAX_CACHED_URLS:
+                self._prepared.clear()
+            url = httpx.URL(f"{(endpoint.base_url or '').rstrip('/')}/{path}")
+            headers = _headers(target)
             headers.setdefault("host", url.netloc.decode("ascii"))
-        return headers
+            prepared = self._prepared[key] = (url, headers)
+        return prepared
 
     def _request(self, target: Target, path: str, body: dict[str, Any]) -> httpx.Request:
         payload = orjson.dumps({**body, "model": target.upstream_model})
-        url = self._url(target.spec.endpoint.base_url or "", path)
+        url, ready = self._prepare(target, path)
         extensions = {"timeout": _timeout(target), STREAM: body.get("stream") is True}
-        # a ByteStream and ready Headers: httpx then copies instead of re-encoding (9 us -> 1 us per request)
-        headers = self._headers_for(target, url).copy()
+        headers = ready.copy()
         headers["content-length"] = str(len(payload))
         return httpx.Request("POST", url, stream=httpx.ByteStream(payload), headers=headers, extensions=extensions)
 
@@ -146,11 +140,12 @@ class OpenAICompatUpstream:
     async def _load_adapter(self, target: Target) -> None:
         """POST /load_lora_adapter (vLLM's runtime LoRA API); failures surface on the retried request."""
         payload = {"lora_name": target.upstream_model, "lora_path": target.load_path}
+        url, headers = self._prepare(target, "load_lora_adapter")
         request = httpx.Request(
             "POST",
-            self._url(target.spec.endpoint.base_url or "", "load_lora_adapter"),
+            url,
             json=payload,
-            headers=_headers(target),
+            headers=headers,
             extensions={"timeout": _timeout(target)},
         )
         try:

@@ -131,7 +131,7 @@ def _tokens(lower: str) -> list[str]:
     return [t if not t[0].isdigit() else _number_shape(t) for t in _TOKEN.findall(lower)[:MAX_TOKENS]]
 
 
-def hashed_buckets(tokens: list[str], n_buckets: int = N_BUCKETS) -> npt.NDArray[np.int64]:
+def hashed_ids(tokens: list[str], n_buckets: int = N_BUCKETS) -> list[int]:
     """Sorted unique bucket ids of the unigrams, bigrams and 5-char word prefixes of `tokens`."""
     keys: set[str] = set(tokens)
     keys.update(["p|" + t[:5] for t in tokens if len(t) > 6])
@@ -140,10 +140,10 @@ def hashed_buckets(tokens: list[str], n_buckets: int = N_BUCKETS) -> npt.NDArray
         ids = {h % n_buckets for h in map(zlib.crc32, map(str.encode, keys))}
     except UnicodeEncodeError:  # lone surrogates: hash their code units as training did
         ids = {zlib.crc32(k.encode("utf-8", "surrogatepass")) % n_buckets for k in keys}
-    return np.fromiter(sorted(ids), dtype=np.int64, count=len(ids))
+    return sorted(ids)
 
 
-def dense_features(text: str, clipped: str, lower: str, tokens: list[str]) -> npt.NDArray[np.float64]:
+def dense_values(text: str, clipped: str, lower: str, tokens: list[str]) -> tuple[float, ...]:
     """The handcrafted features named in DENSE_NAMES, raw (standardised by the model).
 
     Counts come from the token list and str.count, not from keyword regexes, to stay well under a
@@ -156,7 +156,7 @@ def dense_features(text: str, clipped: str, lower: str, tokens: list[str]) -> np
     quantities = sum(map(_QUANT_WORDS.__contains__, words)) + clipped.count("%") + clipped.count("$")
     code = sum(map(_CODE_WORDS.__contains__, words)) + sum(map(clipped.count, _CODE_MARKS))
     capitalised = sum(1 for w in clipped.split() if len(w) > 2 and w[0].isupper())
-    values = (
+    return (
         math.log1p(len(text)),
         math.log1p(n_words),
         math.log1p(sum(map(str.startswith, tokens, itertools.repeat("<n")))),  # number shapes
@@ -173,7 +173,6 @@ def dense_features(text: str, clipped: str, lower: str, tokens: list[str]) -> np
         sum(lengths) / max(n_words, 1),
         math.log1p(clipped.count("\n")),
     )
-    return np.asarray(values, dtype=np.float64)
 
 
 def request_text(prompt: str, context: str = "") -> str:
@@ -189,13 +188,20 @@ def request_text(prompt: str, context: str = "") -> str:
     return context[-CONTEXT_CHARS:] + "\n" + prompt
 
 
-def featurise(prompt: str, context: str = "", n_buckets: int = N_BUCKETS) -> Featurised:
-    """All features of one request. Never raises on any `str`; non-str input is treated as empty."""
+def read(prompt: str, context: str = "", n_buckets: int = N_BUCKETS) -> tuple[list[int], tuple[float, ...]]:
+    """All features of one request as plain Python values (bucket ids, dense values): what inference
+    reads, without numpy, whose per-call overhead outweighs the work on one short prompt."""
     text = request_text(prompt, context)
     clipped = clip(text)
     lower = clipped.lower()
     tokens = _tokens(lower)
-    return Featurised(hashed_buckets(tokens, n_buckets), dense_features(text, clipped, lower, tokens))
+    return hashed_ids(tokens, n_buckets), dense_values(text, clipped, lower, tokens)
+
+
+def featurise(prompt: str, context: str = "", n_buckets: int = N_BUCKETS) -> Featurised:
+    """All features of one request, as arrays. Never raises on any `str`; non-str input is treated as empty."""
+    ids, dense = read(prompt, context, n_buckets)
+    return Featurised(np.asarray(ids, dtype=np.int64), np.asarray(dense, dtype=np.float64))
 
 
 def prompt_of(obj: object) -> tuple[str, str] | None:

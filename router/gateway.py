@@ -20,6 +20,7 @@ from router.settings import Settings
 from router.store import open_store
 from router.store.base import Store
 from router.store.memory import MemoryStore
+from router.telemetry.batch import Batched
 from router.telemetry.latency import LatencyTracker
 from router.telemetry.logs import AccessLog
 from router.telemetry.metrics import PrometheusObserver
@@ -64,6 +65,7 @@ class Gateway:
     rng: random.Random = field(default_factory=random.Random)  # backoff jitter
     metrics: PrometheusObserver | None = None  # renders GET /metrics
     access_log: AccessLog | None = None
+    reporting: Batched | None = None  # feeds metrics and the access log in batches
 
     @classmethod
     def build(cls, settings: Settings) -> Gateway:
@@ -75,7 +77,8 @@ class Gateway:
         gateway.observers += [gateway.latency, gateway.ledger]
         gateway.metrics = PrometheusObserver(gateway)
         gateway.access_log = AccessLog.open(settings.access_log)
-        gateway.observers += [gateway.metrics, gateway.access_log]
+        gateway.reporting = Batched([gateway.metrics, gateway.access_log], then=[gateway.access_log])
+        gateway.observers.append(gateway.reporting)
         gateway.scorer(policies.current.spec.server.scorer)  # load weights at start, not on a request
         return gateway
 
@@ -104,6 +107,11 @@ class Gateway:
             self.slow = LiteLLMUpstream()
         return self.slow
 
+    def flush_reports(self) -> None:
+        """Hand the metrics and the access log every request answered so far."""
+        if self.reporting is not None:
+            self.reporting.flush()
+
     async def aclose(self) -> None:
         if self.ledger is not None:
             await self.ledger.drain()
@@ -111,5 +119,6 @@ class Gateway:
         await self.fast.aclose()
         if self.slow is not None:
             await self.slow.aclose()
+        self.flush_reports()
         if self.access_log is not None:
             self.access_log.close()

@@ -51,6 +51,7 @@ async def metrics(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
     if gw.metrics is None:
         return Response(status_code=404)
+    gw.flush_reports()  # a scrape sees every request already answered
     body, content_type = gw.metrics.render()
     return Response(body, headers={"content-type": content_type})
 

@@ -1,4 +1,4 @@
-"""Access log: one JSON line per finished request (ndjson), written in batches.
+"""Access log: one JSON line per finished request (ndjson), buffered and written in batches.
 
 The line is built from the RequestRecord only, which carries no prompt text and no key, so neither can
 reach the log. `server.log_prompts` can therefore not add prompt text here yet: the record would have to
@@ -10,14 +10,14 @@ carry it first (deliberately not done; prompts are personal data). Field names a
 
 Why not the `logging` module: a record through logging (LogRecord, formatter, a flushed write per line)
 cost about 40 us per request in the gateway, a tenth of its whole budget at 2,000 requests/s
-(tests/bench/bench_gateway.py). Lines are instead collected and written together at most FLUSH_S
-later, or at once when MAX_BUFFER bytes are waiting, and on shutdown. Where the lines go is a setting
+(tests/bench/bench_gateway.py). Lines are instead collected and written together when the gateway's
+reporting batch ends (router.telemetry.batch), at once when MAX_BUFFER bytes are waiting, and on
+shutdown. Where the lines go is a setting
 (ROUTER_ACCESS_LOG: stderr, stdout, off, or a file path), like an HTTP server's access_log.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 import time
@@ -66,20 +66,19 @@ def access_fields(r: RequestRecord) -> dict[str, Any]:
     }
 
 
-FLUSH_S = 0.1
 MAX_BUFFER = 64 * 1024
 log = logging.getLogger("router.telemetry")
 
 
 class AccessLog:
-    """Observer: one JSON line per request to `sink`, in batches; never raises."""
+    """Observer: one JSON line per request to `sink`, written by `flush` or when the buffer is full;
+    never raises."""
 
     def __init__(self, sink: IO[bytes] | None, owns_sink: bool = False) -> None:
         self.sink = sink
         self._owns_sink = owns_sink
         self._lines: list[bytes] = []
         self._size = 0
-        self._timer: asyncio.TimerHandle | None = None
 
     @classmethod
     def open(cls, where: str) -> AccessLog:
@@ -102,17 +101,9 @@ class AccessLog:
         self._size += len(line) + 1
         if self._size >= MAX_BUFFER:
             self.flush()
-        elif self._timer is None:
-            try:
-                self._timer = asyncio.get_running_loop().call_later(FLUSH_S, self.flush)
-            except RuntimeError:  # no event loop (a CLI tool): write now
-                self.flush()
 
     def flush(self) -> None:
         """Write what is waiting."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         if not self._lines or self.sink is None:
             return
         lines, self._lines, self._size = self._lines, [], 0

@@ -65,7 +65,8 @@ class Gateway:
     rng: random.Random = field(default_factory=random.Random)  # backoff jitter
     metrics: PrometheusObserver | None = None  # renders GET /metrics
     access_log: AccessLog | None = None
-    reporting: Batched | None = None  # feeds metrics and the access log in batches
+    _guard: tuple[Policy, Guard] | None = field(default=None, init=False, repr=False)  # per policy version
+    reporting: Batched | None = None  # feeds the finished requests to latency, ledger, metrics and log in batches
 
     @classmethod
     def build(cls, settings: Settings) -> Gateway:
@@ -74,10 +75,10 @@ class Gateway:
         store = open_store(settings.redis_url)
         gateway = cls(settings, policies, Classifier(TokenCounter()), fast, store=store)
         gateway.ledger = UsageLedger(store)
-        gateway.observers += [gateway.latency, gateway.ledger]
         gateway.metrics = PrometheusObserver(gateway)
         gateway.access_log = AccessLog.open(settings.access_log)
-        gateway.reporting = Batched([gateway.metrics, gateway.access_log], then=[gateway.access_log])
+        consumers: list[Observer] = [gateway.latency, gateway.ledger, gateway.metrics, gateway.access_log]
+        gateway.reporting = Batched(consumers, then=[gateway.access_log])
         gateway.observers.append(gateway.reporting)
         gateway.scorer(policies.current.spec.server.scorer)  # load weights at start, not on a request
         return gateway
@@ -90,9 +91,16 @@ class Gateway:
         return scorer
 
     def guard(self, policy: Policy) -> Guard:
-        """Breakers, retries and the retry budget, as this request's policy version sets them."""
-        server = policy.spec.server
-        return Guard(self.store, breaker_config(server.breaker), server.retries, self.retry_budget, self.breaker_states, self.rng)
+        """Breakers, retries and the retry budget, as this request's policy version sets them (built once
+        per policy version)."""
+        built = self._guard
+        if built is None or built[0] is not policy:
+            server = policy.spec.server
+            guard = Guard(
+                self.store, breaker_config(server.breaker), server.retries, self.retry_budget, self.breaker_states, self.rng
+            )
+            built = self._guard = (policy, guard)
+        return built[1]
 
     def breaker_snapshot(self) -> dict[str, str]:
         """Circuit-breaker state per catalog model (closed, open, half_open), as last seen by this process."""
@@ -108,17 +116,17 @@ class Gateway:
         return self.slow
 
     def flush_reports(self) -> None:
-        """Hand the metrics and the access log every request answered so far."""
+        """Hand every request answered so far to latency, ledger, metrics and the access log."""
         if self.reporting is not None:
             self.reporting.flush()
 
     async def aclose(self) -> None:
+        self.flush_reports()
         if self.ledger is not None:
             await self.ledger.drain()
         await self.store.aclose()
         await self.fast.aclose()
         if self.slow is not None:
             await self.slow.aclose()
-        self.flush_reports()
         if self.access_log is not None:
             self.access_log.close()

@@ -93,6 +93,10 @@ class Breaker:
                 failures += failed
         return requests, failures
 
+    def _rate_exceeded(self, cfg: BreakerConfig, now: float) -> bool:
+        requests, failures = self._window(cfg, now)
+        return requests >= cfg.min_requests and failures / requests > cfg.error_rate
+
     def _reset_counts(self) -> None:
         self.consecutive, self.probes, self.probe_at = 0, 0, 0.0
         self.ring = [(-1, 0, 0)] * BUCKETS
@@ -124,11 +128,7 @@ class Breaker:
             if t == epoch:  # a report older than its slot's bucket only counts toward `consecutive`
                 self.ring[slot] = (t, n_ok + ok, n_failed + (not ok))
             self.consecutive = 0 if ok else self.consecutive + 1
-            requests, failures = self._window(cfg, now)
-            if not ok and (
-                self.consecutive >= cfg.consecutive_failures
-                or (requests >= cfg.min_requests and failures / requests > cfg.error_rate)
-            ):
+            if not ok and (self.consecutive >= cfg.consecutive_failures or self._rate_exceeded(cfg, now)):
                 self._open(now)
         return self.view(cfg, now)
 

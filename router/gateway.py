@@ -59,14 +59,13 @@ class Gateway:
     store: Store = field(default_factory=MemoryStore)
     latency: LatencyTracker = field(default_factory=LatencyTracker)
     ledger: UsageLedger | None = None
-    observers: list[Observer] = field(default_factory=list)  # told of every finished request
     breaker_states: dict[str, str] = field(default_factory=dict)  # kept by dispatch
     retry_budget: RetryBudget = field(default_factory=RetryBudget)
     rng: random.Random = field(default_factory=random.Random)  # backoff jitter
     metrics: PrometheusObserver | None = None  # renders GET /metrics
     access_log: AccessLog | None = None
     _guard: tuple[Policy, Guard] | None = field(default=None, init=False, repr=False)  # per policy version
-    reporting: Batched | None = None  # feeds the finished requests to latency, ledger, metrics and log in batches
+    reporting: Batched = field(default_factory=Batched)  # told of every finished request; feeds its consumers in batches
 
     @classmethod
     def build(cls, settings: Settings) -> Gateway:
@@ -79,7 +78,6 @@ class Gateway:
         gateway.access_log = AccessLog.open(settings.access_log)
         consumers: list[Observer] = [gateway.latency, gateway.ledger, gateway.metrics, gateway.access_log]
         gateway.reporting = Batched(consumers, then=[gateway.access_log])
-        gateway.observers.append(gateway.reporting)
         gateway.scorer(policies.current.spec.server.scorer)  # load weights at start, not on a request
         return gateway
 
@@ -117,8 +115,7 @@ class Gateway:
 
     def flush_reports(self) -> None:
         """Hand every request answered so far to latency, ledger, metrics and the access log."""
-        if self.reporting is not None:
-            self.reporting.flush()
+        self.reporting.flush()
 
     async def aclose(self) -> None:
         self.flush_reports()

@@ -4,7 +4,7 @@
 
 Endpoints (router.api) parse and validate the wire format, then call one function here; each returns a
 Result that the endpoint turns into HTTP. `account` builds one RequestRecord per request (for streams,
-when the stream ends, however it ends) and hands it to the gateway's observers.
+when the stream ends, however it ends) and hands it to the gateway's reporting batch.
 """
 
 from __future__ import annotations
@@ -209,8 +209,7 @@ async def _or_account(gw: Gateway, record: RequestRecord, work: Awaitable[T]) ->
 def _finish(gw: Gateway, record: RequestRecord, started: float | None) -> None:
     if started is not None:
         record.latency_s = time.perf_counter() - started
-    for observer in gw.observers:
-        observer.observe(record)
+    gw.reporting.observe(record)
 
 
 def _fill(ctx: RequestContext, record: RequestRecord, attempted: Attempted) -> None:

@@ -5,7 +5,6 @@ a sample of representative prompts rather than guessed.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from router.classify import features
+from router.classify.jsonl import read_jsonl
 from router.classify.scores import Scorer
 
 
@@ -34,28 +34,17 @@ def threshold_for_share(scores: Sequence[float], share: float) -> float:
     return float(values[k - 1])
 
 
+def _prompt(obj: object) -> tuple[str, str]:
+    text = features.prompt_of(obj)
+    if text is None:
+        raise ValueError("expected an object with 'prompt' or 'messages'")
+    return text
+
+
 def read_prompts(path: Path) -> tuple[list[tuple[str, str]], list[str]]:
     """(prompt, context) of each JSONL line of `path` (`{"prompt"}` or `{"messages"}` rows), and one
     `file:line: message` per line that holds neither."""
-    requests: list[tuple[str, str]] = []
-    errors: list[str] = []
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    text = features.prompt_of(json.loads(line))
-                except (ValueError, RecursionError) as exc:
-                    errors.append(f"{path}:{lineno}: invalid JSON: {exc}")
-                    continue
-                if text is None:
-                    errors.append(f"{path}:{lineno}: expected an object with 'prompt' or 'messages'")
-                else:
-                    requests.append(text)
-    except OSError as exc:
-        errors.append(f"{path}:0: {exc.strerror or exc}")
-    return requests, errors
+    return read_jsonl([path], _prompt)
 
 
 def calibrate(scorer: Scorer, requests: Iterable[tuple[str, str]], share: float) -> float:
@@ -65,10 +54,5 @@ def calibrate(scorer: Scorer, requests: Iterable[tuple[str, str]], share: float)
 
 def calibrate_files(scorer: Scorer, paths: Iterable[Path], share: float) -> tuple[float, int, list[str]]:
     """(threshold, number of prompts used, input errors) for the prompts in JSONL files."""
-    requests: list[tuple[str, str]] = []
-    errors: list[str] = []
-    for path in paths:
-        got, bad = read_prompts(path)
-        requests.extend(got)
-        errors.extend(bad)
+    requests, errors = read_jsonl(paths, _prompt)
     return calibrate(scorer, requests, share), len(requests), errors

@@ -14,7 +14,6 @@ Training needs numpy, scipy, scikit-learn and tqdm; inference (router.classify.l
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ import scipy.sparse as sp
 
 from router.classify import features
 from router.classify.evaluate import Metrics, Outcome, by_benchmark
+from router.classify.jsonl import read_jsonl
 
 FORMAT_VERSION = 1
 ALPHA = 10.0  # ridge penalty, chosen by 5-fold CV (5, 10, 20 tried)
@@ -135,21 +135,7 @@ def parse_row(obj: object) -> Row:
 
 def load_rows(paths: Iterable[Path]) -> tuple[list[Row], list[str]]:
     """Labelled rows of JSONL files, and one `file:line: message` per line that could not be used."""
-    rows: list[Row] = []
-    errors: list[str] = []
-    for path in paths:
-        try:
-            with open(path, encoding="utf-8", errors="replace") as fh:
-                for lineno, line in enumerate(fh, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        rows.append(parse_row(json.loads(line)))
-                    except (ValueError, RecursionError) as exc:
-                        errors.append(f"{path}:{lineno}: {exc}")
-        except OSError as exc:
-            errors.append(f"{path}:0: {exc.strerror or exc}")
-    return rows, errors
+    return read_jsonl(paths, parse_row)
 
 
 def design(rows: Sequence[Row], progress: bool = True) -> tuple[sp.csr_matrix, npt.NDArray[np.float64]]:

@@ -32,7 +32,7 @@ class Batched:
     """An Observer that hands records to `observers` every FLUSH_S, then flushes `then` (e.g. the log's
     buffered lines). Without a running event loop (CLI tools) records are handed on at once."""
 
-    def __init__(self, observers: Sequence[Observer], then: Sequence[Flushable] = ()) -> None:
+    def __init__(self, observers: Sequence[Observer] = (), then: Sequence[Flushable] = ()) -> None:
         self._observers = tuple(observers)
         self._then = tuple(then)
         self._pending: list[RequestRecord] = []

@@ -94,7 +94,7 @@ class UsageLedger:
             log.exception("usage of %d ledger rows could not be recorded", len(usage))
 
     async def drain(self) -> None:
-        """Write everything now (graceful shutdown)."""
+        """Write everything now (graceful shutdown, and before GET /router/usage reads the store)."""
         if self._flush is not None:
             self._flush.cancel()
             self._flush = None

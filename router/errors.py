@@ -11,12 +11,16 @@
     └── UpstreamError (502)          an upstream refused, failed or answered garbage
         └── UpstreamTimeout (504)
 
-Endpoints and the pipeline raise these; `error_response` is the single mapping to HTTP.
+Endpoints and the pipeline raise these; `error_response` is the single mapping to HTTP. A message that
+reaches a caller never carries a traceback, an object's repr, a file path or a URL: `scrub` removes
+them (upstream adapters also remove their keys, router.upstream.redact), and every 5xx body is scrubbed
+again here as a last line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 
 import orjson
 from starlette.responses import Response
@@ -95,6 +99,29 @@ class UpstreamTimeout(UpstreamError):
     code = "upstream_timeout"
 
 
+MAX_MESSAGE = 500
+_TRACEBACK = re.compile(r"Traceback \(most recent call last\).*", re.DOTALL)
+_SCRUB = [
+    (re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE), "[url]"),
+    (re.compile(r"<[\w.]+(?: object)? at 0x[0-9a-fA-F]+>|\b0x[0-9a-fA-F]{6,}\b"), "[object]"),
+    (re.compile(r"(?:\b[A-Za-z]:)?(?:[/\\][\w.@+-]+){2,}"), "[path]"),
+    (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b|\blocalhost:\d+\b"), "[host]"),
+    (re.compile(r"\bBearer\s+\S+", re.IGNORECASE), "Bearer [redacted]"),
+    (re.compile(r"\b(?:sk|pk|rk|sess)-[\w*-]{6,}|\bAKIA[0-9A-Z]{12,}\b"), "[redacted]"),
+]
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """A message fit for a caller: no traceback, object repr, file path, URL, host, key-like token or any
+    of `secrets`; whitespace collapsed and the length bounded."""
+    text = _TRACEBACK.sub("", text)
+    for secret in secrets:
+        text = text.replace(secret, "[redacted]")
+    for pattern, replacement in _SCRUB:
+        text = pattern.sub(replacement, text)
+    return " ".join(text.split())[:MAX_MESSAGE]
+
+
 def error_body(message: str, type_: str, param: str | None, code: str | None) -> bytes:
     """The OpenAI error document."""
     return orjson.dumps({"error": {"message": message, "type": type_, "param": param, "code": code}})
@@ -103,7 +130,11 @@ def error_body(message: str, type_: str, param: str | None, code: str | None) ->
 def error_parts(exc: RouterError, extra_headers: Mapping[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
     """Map any RouterError to (status, headers, body): the only such mapping in the gateway."""
     headers = {"content-type": "application/json", **exc.headers, **(extra_headers or {})}
-    return exc.status, headers, error_body(exc.message, exc.type, exc.param, exc.code)
+    return exc.status, headers, error_body(_public(exc), exc.type, exc.param, exc.code)
+
+
+def _public(exc: RouterError) -> str:
+    return scrub(exc.message) if exc.status >= 500 else exc.message
 
 
 def error_response(exc: RouterError, extra_headers: Mapping[str, str] | None = None) -> Response:
@@ -114,4 +145,4 @@ def error_response(exc: RouterError, extra_headers: Mapping[str, str] | None = N
 
 def sse_error_event(exc: RouterError) -> bytes:
     """An OpenAI-style error event for a stream that already started, followed by the end marker."""
-    return b"data: " + error_body(exc.message, exc.type, exc.param, exc.code) + b"\n\ndata: [DONE]\n\n"
+    return b"data: " + error_body(_public(exc), exc.type, exc.param, exc.code) + b"\n\ndata: [DONE]\n\n"

@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from router.upstream.params import is_connection_name
+
 Tier = Literal["slm", "llm"]
 Strategy = Literal["classify", "cascade", "fixed"]
 
@@ -36,6 +38,11 @@ class Endpoint(_Strict):
     api_key: str = Field("", description="use ${ENV_VAR}: secrets live only in the environment")
     api_version: str | None = Field(None, description="for providers that need one (Azure OpenAI)")
     headers: dict[str, str] = Field(default_factory=dict, description="extra headers sent upstream")
+    extra_params: list[str] = Field(
+        default_factory=list,
+        description="request body fields this model may receive beyond OpenAI's (e.g. vLLM's guided_json); "
+        "names of connection or credential settings are refused",
+    )
 
     @property
     def fast_path(self) -> bool:
@@ -47,6 +54,9 @@ class Endpoint(_Strict):
             raise ValueError(f"provider {self.provider!r} is OpenAI-compatible and needs endpoint.base_url")
         if self.base_url and not self.base_url.startswith(("http://", "https://")):
             raise ValueError("endpoint.base_url must start with http:// or https://")
+        refused = [name for name in self.extra_params if is_connection_name(name)]
+        if refused:
+            raise ValueError(f"endpoint.extra_params may name model parameters only, not settings like {refused[0]!r}")
         return self
 
 

@@ -3,6 +3,11 @@
 The only module that imports litellm, and only when a policy names such a provider: litellm's import
 costs seconds and would otherwise slow every start. litellm translates the OpenAI-shaped request; its
 OpenAI-shaped answer is serialised back so clients see one wire format whatever the provider.
+
+litellm takes connection settings and model parameters as the same keyword arguments, so only the
+body's allowed model parameters (router.upstream.params) are passed, and the policy's endpoint sets
+everything else after them. litellm's error messages may carry tracebacks, URLs and keys: callers get
+a scrubbed message (router.upstream.redact).
 """
 
 from __future__ import annotations
@@ -11,12 +16,16 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import orjson
 
 from router.errors import UpstreamError, UpstreamTimeout
 from router.upstream.base import ByteStream, Reply, Target, UpstreamStatus
+from router.upstream.params import allowed_fields, model_params
+from router.upstream.redact import provider_message, secrets_of
 
-_PASS = ("model", "messages", "stream")
+# litellm's own reading of `metadata` is for its callbacks, not the provider: it is not passed
+_LOCAL = frozenset({"model", "messages", "input", "stream", "metadata"})
 
 
 def _litellm() -> Any:
@@ -28,9 +37,10 @@ def _litellm() -> Any:
     return litellm
 
 
-def _kwargs(target: Target, body: dict[str, Any]) -> dict[str, Any]:
+def _kwargs(target: Target, path: str, body: dict[str, Any]) -> dict[str, Any]:
     ep = target.spec.endpoint
-    kwargs = {k: v for k, v in body.items() if k not in _PASS}
+    allowed = allowed_fields(path, ep.extra_params) - _LOCAL
+    kwargs = model_params(body, allowed)
     kwargs["model"] = f"{ep.provider}/{target.upstream_model}"
     if ep.base_url:
         kwargs["api_base"] = ep.base_url
@@ -45,14 +55,27 @@ def _kwargs(target: Target, body: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and cause not in seen and len(seen) < 16:
+        seen.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    return seen
+
+
 def _map_error(exc: Exception, target: Target) -> UpstreamError:
+    """litellm's exception as the gateway's: its text is scrubbed, and a failure to connect (which litellm
+    reports as a 500 with the socket error's text) says only that."""
     status = getattr(exc, "status_code", None)
-    message = str(getattr(exc, "message", exc))[:500]
-    if "Timeout" in type(exc).__name__ or status == 408:
-        return UpstreamTimeout(f"model {target.name!r} timed out ({message})")
-    if isinstance(status, int) and status >= 400:
-        return UpstreamStatus(status, message)
-    return UpstreamError(f"model {target.name!r} failed ({type(exc).__name__}: {message})")
+    chain = _chain(exc)
+    if status == 408 or any(isinstance(c, TimeoutError) or "Timeout" in type(c).__name__ for c in chain):
+        return UpstreamTimeout(f"model {target.name!r} timed out")
+    if any(isinstance(c, (httpx.TransportError, OSError)) for c in chain):
+        return UpstreamError(f"model {target.name!r} is unreachable (connection failed)")
+    if isinstance(status, int) and 400 <= status < 600:
+        return UpstreamStatus(status, provider_message(str(getattr(exc, "message", "")), secrets_of(target)))
+    return UpstreamError(f"model {target.name!r} failed")
 
 
 class LiteLLMUpstream:
@@ -61,7 +84,7 @@ class LiteLLMUpstream:
 
     async def complete(self, target: Target, path: str, body: dict[str, Any]) -> Reply:
         call = self._lib.aembedding if path == "embeddings" else self._lib.acompletion
-        args = _kwargs(target, body)
+        args = _kwargs(target, path, body)
         if path == "embeddings":
             args["input"] = body.get("input")
         else:
@@ -74,7 +97,7 @@ class LiteLLMUpstream:
         return Reply(orjson.dumps(data), data)
 
     async def open_stream(self, target: Target, path: str, body: dict[str, Any]) -> ByteStream:
-        args = _kwargs(target, body) | {"messages": body.get("messages"), "stream": True}
+        args = _kwargs(target, path, body) | {"messages": body.get("messages"), "stream": True}
         try:
             stream = await self._lib.acompletion(**args)
         except Exception as exc:

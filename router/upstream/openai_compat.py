@@ -3,9 +3,9 @@
 httpx is the client API; its transport is aiohttp's (httpx-aiohttp), which measured about four times
 httpx's default transport on loopback (tests/bench/bench_gateway.py). Requests go to the transport
 directly: the gateway needs none of httpx.AsyncClient's cookie, auth and redirect handling, which cost
-a tenth of a core at 2,000 requests/s. The request body is the client's own JSON with only `model`
-replaced, so tools, response_format, logprobs, seed, n and unknown fields pass untouched. Streams are
-passed through as raw bytes, chunk by chunk, as they arrive.
+a tenth of a core at 2,000 requests/s. The request body is the client's model parameters (tools,
+response_format, logprobs, seed, n, ...: router.upstream.params) with `model` replaced; nothing else of
+the body is sent. Streams are passed through as raw bytes, chunk by chunk, as they arrive.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import orjson
 
 from router.errors import UpstreamError, UpstreamTimeout
 from router.upstream.base import ByteStream, Reply, Target, UpstreamStatus
+from router.upstream.params import allowed_fields, model_params
+from router.upstream.redact import provider_message, secrets_of
 from router.upstream.transport import STREAM, AiohttpTransport
 
 MAX_ERROR_MESSAGE = 500
@@ -50,13 +52,13 @@ def _timeout(target: Target) -> dict[str, float]:
     return {"connect": t.connect, "read": max(t.first_token, t.idle), "write": t.connect, "pool": t.connect}
 
 
-def _error_message(body: bytes) -> str:
+def _error_message(body: bytes, target: Target) -> str:
     try:
         data = orjson.loads(body)
         message = data["error"]["message"] if isinstance(data.get("error"), dict) else data.get("error") or data
     except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError):
-        message = body[:MAX_ERROR_MESSAGE].decode("utf-8", "replace")
-    return str(message)[:MAX_ERROR_MESSAGE]
+        message = body[: MAX_ERROR_MESSAGE * 4].decode("utf-8", "replace")
+    return provider_message(str(message)[: MAX_ERROR_MESSAGE * 4], secrets_of(target))
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -76,11 +78,13 @@ def _is_timeout(exc: BaseException) -> bool:
 
 
 def _transport_error(exc: httpx.HTTPError, target: Target) -> UpstreamError:
-    cause = exc.__cause__ or exc
-    text = f"{type(cause).__name__}: {cause}".strip().rstrip(":")
+    # the exception's text names hosts, ports and library internals: the caller is told what happened only
     if _is_timeout(exc):
-        return UpstreamTimeout(f"model {target.name!r} timed out ({text})")
-    return UpstreamError(f"model {target.name!r} is unreachable ({text})")
+        return UpstreamTimeout(f"model {target.name!r} timed out")
+    cause = exc.__cause__ or exc
+    if isinstance(exc, httpx.ConnectError) or isinstance(cause, ConnectionRefusedError):
+        return UpstreamError(f"model {target.name!r} is unreachable (connection failed)")
+    return UpstreamError(f"model {target.name!r} is unreachable (connection lost)")
 
 
 def _stream_of(response: httpx.Response) -> httpx.AsyncByteStream:
@@ -97,13 +101,13 @@ async def _read(response: httpx.Response) -> bytes:
 class OpenAICompatUpstream:
     def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
         self._transport = transport
-        # URL and headers (with Host) built once per endpoint and path; httpx then copies instead of
-        # re-parsing and re-encoding them on every request (9 us -> 1 us)
-        self._prepared: dict[tuple[object, ...], tuple[httpx.URL, httpx.Headers]] = {}
+        # URL, headers (with Host) and the fields allowed through built once per endpoint and path; httpx
+        # then copies instead of re-parsing and re-encoding them on every request (9 us -> 1 us)
+        self._prepared: dict[tuple[object, ...], tuple[httpx.URL, httpx.Headers, frozenset[str]]] = {}
 
-    def _prepare(self, target: Target, path: str) -> tuple[httpx.URL, httpx.Headers]:
+    def _prepare(self, target: Target, path: str) -> tuple[httpx.URL, httpx.Headers, frozenset[str]]:
         endpoint = target.spec.endpoint
-        key = (path, endpoint.base_url, endpoint.api_key, *endpoint.headers.items())
+        key = (path, endpoint.base_url, endpoint.api_key, tuple(endpoint.extra_params), *endpoint.headers.items())
         prepared = self._prepared.get(key)
         if prepared is None:
             if len(self._prepared) >= MAX_CACHED_URLS:
@@ -111,12 +115,12 @@ class OpenAICompatUpstream:
             url = httpx.URL(f"{(endpoint.base_url or '').rstrip('/')}/{path}")
             headers = _headers(target)
             headers.setdefault("host", url.netloc.decode("ascii"))
-            prepared = self._prepared[key] = (url, headers)
+            prepared = self._prepared[key] = (url, headers, allowed_fields(path, endpoint.extra_params))
         return prepared
 
     def _request(self, target: Target, path: str, body: dict[str, Any]) -> httpx.Request:
-        payload = orjson.dumps({**body, "model": target.upstream_model})
-        url, ready = self._prepare(target, path)
+        url, ready, allowed = self._prepare(target, path)
+        payload = orjson.dumps({**model_params(body, allowed), "model": target.upstream_model})
         extensions = {"timeout": _timeout(target), STREAM: body.get("stream") is True}
         headers = ready.copy()
         headers["content-length"] = str(len(payload))
@@ -140,7 +144,7 @@ class OpenAICompatUpstream:
     async def _load_adapter(self, target: Target) -> None:
         """POST /load_lora_adapter (vLLM's runtime LoRA API); failures surface on the retried request."""
         payload = {"lora_name": target.upstream_model, "lora_path": target.load_path}
-        url, headers = self._prepare(target, "load_lora_adapter")
+        url, headers, _ = self._prepare(target, "load_lora_adapter")
         request = httpx.Request(
             "POST",
             url,
@@ -164,7 +168,7 @@ class OpenAICompatUpstream:
         finally:
             await response.aclose()
         if response.status_code >= 400:
-            raise UpstreamStatus(response.status_code, _error_message(content), _retry_after(response))
+            raise UpstreamStatus(response.status_code, _error_message(content, target), _retry_after(response))
         try:
             data = orjson.loads(content)
         except orjson.JSONDecodeError:
@@ -180,7 +184,7 @@ class OpenAICompatUpstream:
                 content = await _read(response)
             finally:
                 await response.aclose()
-            raise UpstreamStatus(response.status_code, _error_message(content), _retry_after(response))
+            raise UpstreamStatus(response.status_code, _error_message(content, target), _retry_after(response))
         return _RawStream(response, target)
 
     async def aclose(self) -> None:

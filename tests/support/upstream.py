@@ -4,8 +4,9 @@ request it receives so tests can check exactly what the gateway sent.
 
 Run: python -m tests.support.upstream --port 0 --name slm   (prints "READY <port>" when listening)
 Control: POST /_control {"mode": ..., ...}; GET /_received; POST /_reset.
-Modes: ok, status (status, retry_after), garbage, hang, stall_after (chunks before stalling),
+Modes: ok, status (status, retry_after, message), garbage, hang, stall_after (chunks before stalling),
 close_mid (chunks before dropping the connection), fail_rate (status on a share of requests).
+Streams send {"events": [...]} raw as `data:` payloads instead of an answer when that is given.
 """
 
 from __future__ import annotations
@@ -79,7 +80,9 @@ async def _gate(state: State, request: web.Request) -> web.StreamResponse | None
         status = int(control.get("status", 500))
         headers = {"retry-after": str(control["retry_after"])} if "retry_after" in control else {}
         return web.json_response(
-            {"error": {"message": f"{state.name} failing on purpose", "type": "server_error"}}, status=status, headers=headers
+            {"error": {"message": control.get("message", f"{state.name} failing on purpose"), "type": "server_error"}},
+            status=status,
+            headers=headers,
         )
     if mode == "garbage":
         return web.Response(body=b"<html>definitely not json", content_type="text/html")
@@ -153,6 +156,11 @@ async def _stream(
     await response.prepare(request)
     interval = float(state.control.get("interval_ms", 0)) / 1000
     mode = state.control.get("mode")
+    if isinstance(state.control.get("events"), list):  # these raw `data:` payloads, then the connection ends
+        for event in state.control["events"]:
+            await response.write(b"data: " + str(event).encode() + b"\n\n")
+        await response.write_eof()
+        return response
     stop_after = int(state.control.get("chunks", 2))
     for i, word in enumerate(words):
         if mode in ("stall_after", "close_mid") and i == stop_after:
@@ -317,6 +325,8 @@ def make_app(name: str) -> web.Application:
     app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_get("/v1/models", models)
     app.router.add_post("/v1/messages", anthropic_messages)
+    app.router.add_post("/openai/deployments/{deployment}/chat/completions", chat)  # Azure OpenAI's paths
+    app.router.add_post("/openai/deployments/{deployment}/embeddings", embeddings)
     app.router.add_post("/v1/load_lora_adapter", load_lora)
     app.router.add_post("/_control", control)
     app.router.add_get("/_received", received)

@@ -21,6 +21,7 @@ from router.api.openai import api
 from router.errors import BadRequest, RouterError, error_response
 from router.gateway import Gateway
 from router.settings import Settings
+from router.telemetry.listener import start_metrics_listener
 
 log = logging.getLogger("router")
 GC_YOUNG_THRESHOLD = 10_000  # allocations between young-generation collections (CPython: 700)
@@ -91,12 +92,17 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
         gw = gateway or Gateway.build(settings)
         app.state.gateway = gw
         watcher = asyncio.create_task(gw.policies.watch(), name="policy-watch")
+        listener = None
+        if settings.metrics_port is not None and gw.exposition is not None:
+            listener = await start_metrics_listener(gw.scrape, settings.metrics_host, settings.metrics_port, settings.workers > 1)
         _drain_on_sigterm(gw, settings.drain_s)
         _settle_heap()
         try:
             yield
         finally:
             watcher.cancel()
+            if listener is not None:
+                await listener.cleanup()
             await gw.aclose()
 
     app = FastAPI(title="router gateway", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)

@@ -23,7 +23,7 @@ from router.settings import Settings
 def _settings(args: argparse.Namespace) -> Settings:
     base = Settings.from_env()
     overrides: dict[str, Any] = {}
-    for name in ("host", "port", "workers", "redis_url", "access_log"):
+    for name in ("host", "port", "workers", "redis_url", "access_log", "metrics_port", "metrics_host"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
@@ -202,6 +202,10 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int)
     serve.add_argument("--redis-url", dest="redis_url")
+    serve.add_argument(
+        "--metrics-port", dest="metrics_port", type=int, help="serve GET /metrics without a key on this port too (for Prometheus)"
+    )
+    serve.add_argument("--metrics-host", dest="metrics_host", help="address of the metrics listener (default 127.0.0.1)")
     serve.add_argument(
         "--access-log", dest="access_log", help="one JSON line per request to stderr (default), stdout, off, or a file"
     )

@@ -25,6 +25,7 @@ from router.telemetry.latency import LatencyTracker
 from router.telemetry.logs import AccessLog
 from router.telemetry.metrics import PrometheusObserver
 from router.telemetry.record import Observer
+from router.telemetry.scrape import Exposition
 from router.tenancy.auth import admin_key_digest
 from router.tenancy.usage import UsageLedger
 from router.upstream.base import Target, Upstream
@@ -62,7 +63,8 @@ class Gateway:
     breaker_states: dict[str, str] = field(default_factory=dict)  # kept by dispatch
     retry_budget: RetryBudget = field(default_factory=RetryBudget)
     rng: random.Random = field(default_factory=random.Random)  # backoff jitter
-    metrics: PrometheusObserver | None = None  # renders GET /metrics
+    metrics: PrometheusObserver | None = None  # the metrics fed by finished requests
+    exposition: Exposition | None = None  # renders GET /metrics off the event loop
     access_log: AccessLog | None = None
     _guard: tuple[Policy, Guard] | None = field(default=None, init=False, repr=False)  # per policy version
     reporting: Batched = field(default_factory=Batched)  # told of every finished request; feeds its consumers in batches
@@ -75,6 +77,7 @@ class Gateway:
         gateway = cls(settings, policies, Classifier(TokenCounter()), fast, store=store)
         gateway.ledger = UsageLedger(store)
         gateway.metrics = PrometheusObserver(gateway)
+        gateway.exposition = Exposition(gateway.metrics)
         gateway.access_log = AccessLog.open(settings.access_log)
         consumers: list[Observer] = [gateway.latency, gateway.ledger, gateway.metrics, gateway.access_log]
         gateway.reporting = Batched(consumers, then=[gateway.access_log])
@@ -112,6 +115,12 @@ class Gateway:
 
             self.slow = LiteLLMUpstream()
         return self.slow
+
+    async def scrape(self) -> tuple[bytes, str]:
+        """The Prometheus exposition, with every request already answered counted."""
+        assert self.exposition is not None
+        self.flush_reports()
+        return await self.exposition.render()
 
     def flush_reports(self) -> None:
         """Hand every request answered so far to latency, ledger, metrics and the access log."""

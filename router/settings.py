@@ -21,6 +21,8 @@ class Settings:
     log_level: str = "info"
     access_log: str = "stderr"  # one JSON line per request: stderr | stdout | off | a file path
     drain_s: float = 5.0  # after SIGTERM: answer 503 and report not ready this long before shutting down
+    metrics_port: int | None = None  # a separate listener for GET /metrics, without a key
+    metrics_host: str = "127.0.0.1"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -35,6 +37,8 @@ class Settings:
             log_level=env.get("ROUTER_LOG_LEVEL", "info"),
             access_log=env.get("ROUTER_ACCESS_LOG", "stderr"),
             drain_s=float(env.get("ROUTER_DRAIN_SECONDS", "5")),
+            metrics_port=int(env["ROUTER_METRICS_PORT"]) if env.get("ROUTER_METRICS_PORT") else None,
+            metrics_host=env.get("ROUTER_METRICS_HOST", "127.0.0.1"),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -48,7 +52,10 @@ class Settings:
             "ROUTER_LOG_LEVEL": self.log_level,
             "ROUTER_ACCESS_LOG": self.access_log,
             "ROUTER_DRAIN_SECONDS": str(self.drain_s),
+            "ROUTER_METRICS_HOST": self.metrics_host,
         }
+        if self.metrics_port is not None:
+            env["ROUTER_METRICS_PORT"] = str(self.metrics_port)
         if self.redis_url:
             env["ROUTER_REDIS_URL"] = self.redis_url
         return env

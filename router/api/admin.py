@@ -27,6 +27,15 @@ def _admin(request: Request) -> Gateway:
     return gw
 
 
+def _operator(request: Request) -> Gateway:
+    """Metrics and the policy show tenants' business: with tenants, for the admin key only (Prometheus
+    scrapes the separate `--metrics-port` listener instead). A single-tenant gateway keeps them open."""
+    gw: Gateway = request.app.state.gateway
+    if gw.policies.current.multi_tenant:
+        check_admin(gw.policies.current, request.headers, gw.admin_digest)
+    return gw
+
+
 @admin.get("/healthz")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
@@ -48,17 +57,16 @@ async def readyz(request: Request) -> Response:
 
 @admin.get("/metrics")
 async def metrics(request: Request) -> Response:
-    gw: Gateway = request.app.state.gateway
-    if gw.metrics is None:
+    gw = _operator(request)
+    if gw.exposition is None:
         return Response(status_code=404)
-    gw.flush_reports()  # a scrape sees every request already answered
-    body, content_type = gw.metrics.render()
+    body, content_type = await gw.scrape()
     return Response(body, headers={"content-type": content_type})
 
 
 @admin.get("/router/policy")
 async def policy(request: Request) -> dict[str, Any]:
-    gw: Gateway = request.app.state.gateway
+    gw = _operator(request)
     current = gw.policies.current
     error = gw.policies.last_error
     return {

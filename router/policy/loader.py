@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,16 @@ def parse_policy(raw: bytes, source: str, env: Mapping[str, str]) -> Policy:
         raise PolicyInvalid([PolicyIssue(source, line, f"YAML syntax: {exc.problem}")]) from exc
     if root is None:
         raise PolicyInvalid([PolicyIssue(source, 1, "policy file is empty")])
+    recorded = _Recording(env)
+    try:
+        return _validate(root, raw, source, recorded)
+    except PolicyInvalid as exc:
+        # a message may quote a value that came from the environment (a key, a password in a URL):
+        # errors are shown at GET /router/policy and logged, so each such value is named, never shown
+        raise PolicyInvalid([_redacted(issue, recorded.read) for issue in exc.issues]) from None
+
+
+def _validate(root: yaml.Node, raw: bytes, source: str, env: Mapping[str, str]) -> Policy:
     issues: list[PolicyIssue] = []
     lines: dict[Loc, int] = {}
     data = _to_data(root, (), lines, issues, source, env)
@@ -82,6 +92,39 @@ def parse_policy(raw: bytes, source: str, env: Mapping[str, str]) -> Policy:
     if issues:
         raise PolicyInvalid(issues)
     return compile_policy(spec, source=source, digest=hashlib.sha256(raw).hexdigest()[:12])
+
+
+MIN_REDACTED = 3  # shorter environment values (ports, flags) are not secrets, and would mangle messages
+
+
+class _Recording(Mapping[str, str]):
+    """The environment, remembering every value a `${VAR}` reference read."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+        self.read: dict[str, str] = {}
+
+    def __getitem__(self, name: str) -> str:
+        value = self._env[name]
+        if len(value) >= MIN_REDACTED:
+            self.read[value] = name
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._env
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._env)
+
+    def __len__(self) -> int:
+        return len(self._env)
+
+
+def _redacted(issue: PolicyIssue, values: Mapping[str, str]) -> PolicyIssue:
+    message = issue.message
+    for value in sorted(values, key=len, reverse=True):
+        message = message.replace(value, f"${{{values[value]}}}")
+    return PolicyIssue(issue.file, issue.line, message)
 
 
 def _to_data(

@@ -201,9 +201,11 @@ class PrometheusObserver:
         self._every_bundles: dict[tuple[str, ...], _Every] = {}
         self._served_bundles: dict[tuple[str, ...], _Served] = {}
         self._synced_at = float("-inf")
+        self.observed = 0  # requests seen: a rendered exposition is current while this has not moved
         self._sync()
 
     def observe(self, record: RequestRecord) -> None:
+        self.observed += 1
         try:
             self._observe(record)
             now = time.monotonic()
@@ -215,7 +217,15 @@ class PrometheusObserver:
 
     def render(self) -> tuple[bytes, str]:
         """The text exposition and its content type."""
+        self.prepare()
+        return self.generate()
+
+    def prepare(self) -> None:
+        """The part of a scrape that updates metrics: on the event loop, where requests update them too."""
         self._sync()
+
+    def generate(self) -> tuple[bytes, str]:
+        """The part of a scrape that only reads (prometheus-client locks each metric): safe in a thread."""
         if self.multiprocess_dir is None:
             return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4
         registry = CollectorRegistry()

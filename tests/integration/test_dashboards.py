@@ -51,7 +51,9 @@ def policy(slm: Upstream, llm: Upstream) -> str:
 
 @pytest.fixture(scope="module")
 def obs_gw(slm: Upstream, llm: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    gw = start_gateway(policy(slm, llm), tmp_path_factory.mktemp("obs"), env={"ACME_KEY": ACME_KEY, "TINY_KEY": TINY_KEY})
+    # with tenants, Prometheus scrapes the separate metrics listener, as deploy/prometheus/prometheus.yml does
+    env = {"ACME_KEY": ACME_KEY, "TINY_KEY": TINY_KEY}
+    gw = start_gateway(policy(slm, llm), tmp_path_factory.mktemp("obs"), env=env, args=["--metrics-port", str(free_port())])
     yield gw
     gw.stop()
 
@@ -65,7 +67,7 @@ def prometheus(obs_gw: Gateway, tmp_path_factory: pytest.TempPathFactory) -> Ite
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(ROOT / "deploy/prometheus/alerts.yml")],
-        "scrape_configs": [{"job_name": "router", "static_configs": [{"targets": [f"127.0.0.1:{obs_gw.port}"]}]}],
+        "scrape_configs": [{"job_name": "router", "static_configs": [{"targets": [f"127.0.0.1:{obs_gw.metrics_port}"]}]}],
     }
     (tmp / "prometheus.yml").write_text(json.dumps(config))
     port = free_port()
@@ -141,7 +143,7 @@ def traffic(obs_gw: Gateway, prometheus: str, slm: Upstream, llm: Upstream) -> s
 
 
 def metrics_text(gw: Gateway) -> str:
-    response = httpx.get(f"{gw.url}/metrics")
+    response = httpx.get(gw.metrics_url)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     return response.text

@@ -78,31 +78,48 @@ class Gateway:
     policy: Path
     log: Path
     env: dict[str, str] = field(default_factory=dict)
+    metrics_port: int | None = None  # the separate metrics listener, when started with --metrics-port
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def metrics_url(self) -> str:
+        """Where Prometheus scrapes: the metrics listener if there is one, else the API port."""
+        return f"http://127.0.0.1:{self.metrics_port or self.port}/metrics"
+
+    @property
     def base_url(self) -> str:
         return f"{self.url}/v1"
 
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """The admin key's header when the gateway has one (with tenants, /router/policy and /metrics need it)."""
+        key = self.env.get("ROUTER_ADMIN_KEY")
+        return {"authorization": f"Bearer {key}"} if key else {}
+
+    def policy_info(self) -> dict[str, Any]:
+        response = httpx.get(f"{self.url}/router/policy", headers=self.admin_headers)
+        response.raise_for_status()
+        return dict(response.json())
+
     def policy_version(self) -> str:
-        return str(httpx.get(f"{self.url}/router/policy").json()["version"])
+        return str(self.policy_info()["version"])
 
     def rewrite_policy(self, text: str, timeout: float = 5.0) -> dict[str, Any]:
         """Replace the policy file as an editor would, and wait until the gateway reports on it."""
-        before = httpx.get(f"{self.url}/router/policy").json()
+        before = self.policy_info()
         tmp = self.policy.with_suffix(".tmp")
         tmp.write_text(text)
         os.replace(tmp, self.policy)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            now = httpx.get(f"{self.url}/router/policy").json()
+            now = self.policy_info()
             if now["version"] != before["version"] or now["last_reload_error"] != before["last_reload_error"]:
                 return dict(now)
             time.sleep(0.05)
-        return dict(httpx.get(f"{self.url}/router/policy").json())
+        return self.policy_info()
 
     def logs(self) -> str:
         return self.log.read_text(errors="replace")
@@ -126,7 +143,9 @@ def start_gateway(policy_text: str, tmp: Path, env: dict[str, str] | None = None
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    gw = Gateway(proc, port, policy, log, full_env)
+    extra = args or []
+    metrics_port = int(extra[extra.index("--metrics-port") + 1]) if "--metrics-port" in extra else None
+    gw = Gateway(proc, port, policy, log, full_env, metrics_port)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:

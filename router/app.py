@@ -18,6 +18,7 @@ from router import __version__
 from router.api.admin import admin
 from router.api.fast import FastPath
 from router.api.openai import api
+from router.api.wire import ClientDisconnected
 from router.errors import BadRequest, RouterError, error_response
 from router.gateway import Gateway
 from router.settings import Settings
@@ -46,6 +47,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     return error_response(BadRequest(f"invalid request: {exc}"), _with_request_id(request))
+
+
+async def _client_left(request: Request, exc: Exception) -> Response:
+    log.debug("client disconnected before its request body was complete: %s %s", request.method, request.url.path)
+    return Response(status_code=400)  # nobody reads it
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -111,6 +117,7 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
     app.add_exception_handler(RouterError, _router_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ClientDisconnected, _client_left)
     app.add_exception_handler(Exception, _unexpected)
     return FastPath(app)
 

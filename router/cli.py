@@ -178,7 +178,12 @@ def cmd_usage(args: argparse.Namespace) -> int:
     if response.status_code != 200:
         print(f"router usage: {response.status_code}: {response.text}", file=sys.stderr)
         return 1
-    rows = response.json()["data"]
+    answer = response.json()
+    rows = answer["data"]
+    if answer.get("partial"):
+        print(
+            f"router usage: PARTIAL: {answer.get('warning', 'the gateway could read only part of the ledger')}", file=sys.stderr
+        )
     columns = ("day", "tenant", "model", "tier", "requests", "prompt_tokens", "completion_tokens", "cost_usd", "saved_usd")
     table = [columns] + [tuple(f"{r[c]:.6f}" if isinstance(r[c], float) else str(r[c]) for c in columns) for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(columns))]

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from router.api.wire import valid_name
 from router.classify.classifier import Classification
 from router.dispatch.attempts import Attempted, dispatch_plain, dispatch_stream, relay
 from router.dispatch.cascade import cascade_plain, cascade_stream
@@ -82,6 +83,8 @@ async def resolve(gw: Gateway, ctx: RequestContext, name: Any) -> Resolved:
         return Resolved(name, route)
     tenant = ctx.tenant or SINGLE_TENANT
     adapter = policy.adapters.get((tenant, name))
+    if adapter is None and not valid_name(name):  # could never be registered; never reaches a header or label
+        raise _not_found(name)
     if adapter is None:
         stored = await gw.store.get_adapter(tenant, name)
         if stored is not None:

@@ -7,10 +7,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.support.procs import Gateway, Upstream, start_gateway, start_upstream, two_tier_policy
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+# Every property test sees the same inputs on every run and machine: a seed derived from the test itself,
+# no example database carried between runs (a test's own @settings adds to this profile)
+settings.register_profile("deterministic", derandomize=True, database=None, print_blob=True)
+settings.load_profile("deterministic")
 
 
 @pytest.fixture(scope="session")

@@ -93,10 +93,10 @@ async def explain(request: Request) -> dict[str, Any]:
 
 
 @admin.get("/router/usage")
-async def usage(
-    request: Request, tenant: str | None = None, day_from: str | None = None, day_to: str | None = None
-) -> dict[str, Any]:
-    """The ledger per tenant, model and day: requests, tokens, cost, and savings against the LLM tier."""
+async def usage(request: Request, tenant: str | None = None, day_from: str | None = None, day_to: str | None = None) -> Response:
+    """The ledger per tenant, model and day: requests, tokens, cost, and savings against the LLM tier.
+    While the shared store is down only this process's unwritten rows can be read: the answer then says
+    `"partial": true` (and `x-router-partial: true`) instead of passing a part for the whole."""
     gw = _admin(request)
     today = utc_day(time.time())
     day_from, day_to = _day(day_from, "day_from") or today, _day(day_to, "day_to") or today
@@ -104,8 +104,10 @@ async def usage(
     if gw.ledger is not None:
         await gw.ledger.drain()
     rows = await gw.store.usage(tenant, day_from, day_to)
-    return {
+    partial = bool(getattr(rows, "partial", False))
+    body = {
         "object": "list",
+        "partial": partial,
         "data": [
             {
                 "tenant": r.tenant,
@@ -123,6 +125,10 @@ async def usage(
             for r in rows
         ],
     }
+    headers = {"x-router-partial": "true"} if partial else {}
+    if partial:
+        body["warning"] = "the shared store is unavailable: only rows not yet written to it are shown"
+    return JSONResponse(body, headers=headers)
 
 
 def _day(value: str | None, param: str) -> str | None:
@@ -141,6 +147,7 @@ def _bad_day(value: str, param: str) -> str:
 @admin.get("/router/adapters/{tenant}")
 async def list_adapters(request: Request, tenant: str) -> dict[str, Any]:
     gw = _admin(request)
+    wire.check_name(tenant, "tenant")
     stored = await gw.store.list_adapters(tenant)
     return {"object": "list", "data": [{"name": a.name, "base": a.base_model, "adapter": a.adapter_module} for a in stored]}
 
@@ -149,6 +156,7 @@ async def list_adapters(request: Request, tenant: str) -> dict[str, Any]:
 async def put_adapter(request: Request, tenant: str, name: str) -> dict[str, Any]:
     """Register a tenant's adapter at run time (fine-tuning pipelines), persisted in the store."""
     gw = _admin(request)
+    wire.check_name(tenant, "tenant"), wire.check_name(name, "name")
     body = await wire.read_json(request, 64 * 1024)
     base, module = body.get("base"), body.get("adapter")
     policy = gw.policies.current
@@ -158,6 +166,7 @@ async def put_adapter(request: Request, tenant: str, name: str) -> dict[str, Any
         raise BadRequest("'base' must name a chat model of the catalog", param="base")
     if not isinstance(module, str) or not module:
         raise BadRequest("'adapter' must be the adapter's module name on the base server", param="adapter")
+    wire.check_name(module, "adapter")  # sent upstream as the model id, and shown in logs
     if name in policy.routes:
         raise BadRequest(f"adapter name {name!r} collides with a route or model", param="name")
     adapter = await gw.store.put_adapter(tenant, name, base, module)
@@ -167,6 +176,7 @@ async def put_adapter(request: Request, tenant: str, name: str) -> dict[str, Any
 @admin.delete("/router/adapters/{tenant}/{name}")
 async def delete_adapter(request: Request, tenant: str, name: str) -> dict[str, Any]:
     gw = _admin(request)
+    wire.check_name(tenant, "tenant"), wire.check_name(name, "name")
     if not await gw.store.delete_adapter(tenant, name):
         raise NotFound(f"no adapter {name!r} for tenant {tenant!r}", param="name")
     return {"deleted": True}

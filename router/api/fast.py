@@ -20,7 +20,7 @@ from typing import Any
 
 from router import pipeline
 from router.api import wire
-from router.errors import RouterError, Unavailable, error_parts
+from router.errors import RouterError, Unavailable, error_parts, sse_error_event
 from router.gateway import Gateway
 
 log = logging.getLogger("router")
@@ -93,11 +93,17 @@ class FastPath:
             try:
                 async for chunk in stream:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except Exception:  # a fault of the gateway mid-stream: the client still gets an error event and [DONE]
+                log.exception("unexpected error in the stream of request %s", rid)
+                end = sse_error_event(RouterError("internal error in the gateway"))
+                await send({"type": "http.response.body", "body": end, "more_body": True})
             finally:
                 await stream.aclose()  # type: ignore[attr-defined]  # closes the upstream and accounts the stream
             await send({"type": "http.response.body", "body": b""})
         except RouterError as exc:
             await _send_error(send, exc, rid)
+        except wire.ClientDisconnected:
+            log.debug("client disconnected before its request body was complete (request %s)", rid)
         except asyncio.CancelledError:
             if watch is None or not watch.client_left:
                 raise  # cancelled from outside (shutdown), not by the client leaving

@@ -5,7 +5,6 @@ everything else is passed upstream untouched.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import secrets
 from collections.abc import Mapping
@@ -17,12 +16,29 @@ from starlette.requests import Request
 from router.errors import BadRequest, PayloadTooLarge
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+MAX_DEPTH = 254  # arrays and objects inside each other: orjson (which re-encodes every body) goes no deeper
+_NAME = re.compile(r"[\x21-\x7e]{1,128}")  # visible ASCII: safe in headers, metric labels and store keys
+
+
+class ClientDisconnected(Exception):
+    """The client went away before its request body was complete: nobody is left to answer."""
+
+
+def valid_name(value: str) -> bool:
+    """A name that can travel in response headers, metric labels and store keys (adapter, tenant)."""
+    return _NAME.fullmatch(value) is not None
+
+
+def check_name(value: str, param: str) -> str:
+    if not valid_name(value):
+        raise BadRequest(f"'{param}' must be 1 to 128 visible ASCII characters (no spaces or control characters)", param=param)
+    return value
 
 
 def make_request_id(given: str | None) -> str:
     """The caller's x-request-id when it is a sane token, else a fresh one."""
-    return given if given is not None and _REQUEST_ID.match(given) else secrets.token_hex(16)
+    return given if given is not None and _REQUEST_ID.fullmatch(given) else secrets.token_hex(16)
 
 
 def request_id(request: Request) -> str:
@@ -40,6 +56,11 @@ def parse_json(raw: bytes) -> dict[str, Any]:
         raise BadRequest(f"request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:  # only then can it be nested too deeply
+        try:
+            orjson.dumps(body)
+        except orjson.JSONEncodeError:
+            raise BadRequest(f"request body is nested too deeply (more than {MAX_DEPTH} levels)") from None
     return body
 
 
@@ -57,7 +78,7 @@ async def read_body(receive: Any, headers: Mapping[str, str], limit: int) -> dic
     while more:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise asyncio.CancelledError
+            raise ClientDisconnected
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -76,12 +97,12 @@ def _type_error(field: str, expected: str) -> BadRequest:
     return BadRequest(f"'{field}' must be {expected}", param=field)
 
 
-def _optional(body: dict[str, Any], field: str, kind: type | tuple[type, ...], expected: str) -> None:
+def _optional(body: dict[str, Any], field: str, kind: type | tuple[type, ...], expected: str, where: str | None = None) -> None:
     value = body.get(field)
     if value is None:
         return
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise _type_error(field, expected)
+        raise _type_error(where or field, expected)
 
 
 def _positive_int(body: dict[str, Any], field: str) -> None:
@@ -134,8 +155,41 @@ def check_chat(body: dict[str, Any]) -> None:
             raise BadRequest(f"'{where}.content' is required", param=f"{where}.content")
         if content is not None and not isinstance(content, (str, list)):
             raise _type_error(f"{where}.content", "a string or an array of content parts")
+        _message_fields(msg, where)
     _optional(body, "tools", list, "an array")
     _optional(body, "response_format", dict, "an object")
+
+
+def _message_fields(msg: dict[str, Any], where: str) -> None:
+    """The shapes of a message's other fields that the gateway reads (content parts, tool calls)."""
+    content = msg.get("content")
+    if isinstance(content, list):
+        for j, part in enumerate(content):
+            if not isinstance(part, (dict, str)):
+                raise _type_error(f"{where}.content[{j}]", "a content part object")
+            if isinstance(part, dict) and not isinstance(part.get("text", ""), str):
+                raise _type_error(f"{where}.content[{j}].text", "a string")
+    for field in ("name", "tool_call_id"):
+        _optional(msg, field, str, "a string", f"{where}.{field}")
+    _optional(msg, "function_call", dict, "an object", f"{where}.function_call")
+    calls = msg.get("tool_calls")
+    if calls is None:
+        return
+    if not isinstance(calls, list):
+        raise _type_error(f"{where}.tool_calls", "an array of tool call objects")
+    for j, call in enumerate(calls):
+        at = f"{where}.tool_calls[{j}]"
+        if not isinstance(call, dict):
+            raise _type_error(at, "a tool call object")
+        _optional(call, "id", str, "a string", f"{at}.id")
+        _optional(call, "type", str, "a string", f"{at}.type")
+        function = call.get("function")
+        if function is None:
+            continue
+        if not isinstance(function, dict):
+            raise _type_error(f"{at}.function", "an object")
+        _optional(function, "name", str, "a string", f"{at}.function.name")
+        _optional(function, "arguments", str, "a string (JSON text)", f"{at}.function.arguments")
 
 
 def check_completion(body: dict[str, Any]) -> None:

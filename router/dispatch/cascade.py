@@ -54,7 +54,9 @@ def _slm_body(body: dict[str, Any], slm: Sequence[Target]) -> tuple[dict[str, An
 
 def _strip_reply(reply: Reply) -> Reply:
     data = dict(reply.data)
-    data["choices"] = [{k: v for k, v in c.items() if k != "logprobs"} for c in data.get("choices") or [] if isinstance(c, dict)]
+    choices = data.get("choices")
+    if isinstance(choices, list):
+        data["choices"] = [{k: v for k, v in c.items() if k != "logprobs"} if isinstance(c, dict) else c for c in choices]
     return Reply(orjson.dumps(data), data)
 
 
@@ -71,7 +73,8 @@ class _StripLogprobs:
             if event is None:
                 out.append(b"data: " + payload + b"\n\n")
                 continue
-            for choice in event.get("choices") or []:
+            choices = event.get("choices")
+            for choice in choices if isinstance(choices, list) else ():
                 if isinstance(choice, dict):
                     choice.pop("logprobs", None)
             out.append(encode_event(event))

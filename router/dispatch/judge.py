@@ -33,37 +33,59 @@ class Answer:
     finish_reason: str | None = None
 
 
+MAX_TOOL_CALLS = 128  # a streamed tool call's index beyond this is garbage, not a reason to allocate
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _first_choice(data: dict[str, Any]) -> dict[str, Any] | None:
+    choices = _list(data.get("choices"))
+    return choices[0] if choices and isinstance(choices[0], dict) else None
+
+
 def answer_from_reply(data: dict[str, Any]) -> Answer:
-    choices = data.get("choices") or []
-    choice = choices[0] if choices and isinstance(choices[0], dict) else {}
-    message = choice.get("message") or {}
-    answer = Answer(finish_reason=choice.get("finish_reason"))
+    """Whatever shape the upstream's JSON has, this never raises: missing or mistyped parts read as empty."""
+    choice = _first_choice(data) or {}
+    message = _dict(choice.get("message"))
+    answer = Answer(finish_reason=_str_or_none(choice.get("finish_reason")))
     answer.text = str(message.get("content") or choice.get("text") or "")
-    answer.tool_calls = [c for c in message.get("tool_calls") or [] if isinstance(c, dict)]
+    answer.tool_calls = [c for c in _list(message.get("tool_calls")) if isinstance(c, dict)]
     answer.logprobs = _logprobs(choice.get("logprobs"))
     return answer
 
 
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def add_chunk(answer: Answer, event: dict[str, Any]) -> None:
-    """Fold one streamed chunk into the answer (first choice only)."""
-    choices = event.get("choices") or []
-    if not choices or not isinstance(choices[0], dict):
+    """Fold one streamed chunk into the answer (first choice only); never raises on a malformed event."""
+    choice = _first_choice(event)
+    if choice is None:
         return
-    choice = choices[0]
-    delta = choice.get("delta") or {}
+    delta = _dict(choice.get("delta"))
     answer.text += str(delta.get("content") or choice.get("text") or "")
-    for call in delta.get("tool_calls") or []:
+    for call in _list(delta.get("tool_calls")):
         if not isinstance(call, dict):
             continue
         index = call.get("index", len(answer.tool_calls))
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < MAX_TOOL_CALLS:
+            continue
         while len(answer.tool_calls) <= index:
             answer.tool_calls.append({"function": {"name": "", "arguments": ""}})
-        fn, part = answer.tool_calls[index]["function"], call.get("function") or {}
-        fn["name"] += part.get("name") or ""
-        fn["arguments"] += part.get("arguments") or ""
+        fn, part = answer.tool_calls[index]["function"], _dict(call.get("function"))
+        fn["name"] += str(part.get("name") or "")
+        fn["arguments"] += str(part.get("arguments") or "")
     answer.logprobs.extend(_logprobs(choice.get("logprobs")))
-    if choice.get("finish_reason"):
-        answer.finish_reason = choice["finish_reason"]
+    finish = _str_or_none(choice.get("finish_reason"))
+    if finish:
+        answer.finish_reason = finish
 
 
 def _logprobs(block: Any) -> list[float]:
@@ -102,16 +124,17 @@ def judge(answer: Answer, request: dict[str, Any], spec: CascadeSpec, *, complet
 def _tool_calls_ok(calls: list[dict[str, Any]], request: dict[str, Any], complete: bool) -> bool:
     names = {
         t["function"].get("name")
-        for t in request.get("tools") or []
-        if isinstance(t, dict) and isinstance(t.get("function"), dict)
+        for t in _list(request.get("tools"))
+        if isinstance(t, dict) and isinstance(t.get("function"), dict) and isinstance(t["function"].get("name"), str)
     }
     for call in calls:
-        fn = call.get("function") or {}
-        if complete and fn.get("name") not in names:
+        fn = _dict(call.get("function"))
+        name, arguments = fn.get("name"), fn.get("arguments") or ""
+        if complete and (not isinstance(name, str) or name not in names):
             return False
         if complete:
             try:
-                if not isinstance(orjson.loads(fn.get("arguments") or ""), dict):
+                if not isinstance(arguments, str) or not isinstance(orjson.loads(arguments), dict):
                     return False
             except orjson.JSONDecodeError:
                 return False
@@ -126,7 +149,7 @@ def _json_problem(text: str, fmt: dict[str, Any], complete: bool) -> str | None:
         value = orjson.loads(stripped)
     except orjson.JSONDecodeError:
         return "json"
-    schema = (fmt.get("json_schema") or {}).get("schema") if fmt.get("type") == "json_schema" else None
+    schema = _dict(fmt.get("json_schema")).get("schema") if fmt.get("type") == "json_schema" else None
     if isinstance(schema, dict):
         import jsonschema
 

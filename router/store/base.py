@@ -94,6 +94,17 @@ class UsageRow:
         return self.llm_cost_usd - self.cost_usd
 
 
+class UsageRows(list[UsageRow]):
+    """Usage rows, and whether they are only part of the ledger (`partial`: the shared store did not
+    answer, so only this process's not yet written rows are in it)."""
+
+    partial: bool = False
+
+    def __init__(self, rows: Iterable[UsageRow] = (), partial: bool = False) -> None:
+        super().__init__(rows)
+        self.partial = partial
+
+
 @dataclass(frozen=True, slots=True)
 class BreakerConfig:
     consecutive_failures: int = 5
@@ -193,7 +204,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def usage(self, tenant: str | None, day_from: str, day_to: str) -> list[UsageRow]:
-        """Rows with day_from <= day <= day_to, sorted by (day, tenant, model); tenant None means all."""
+        """Rows with day_from <= day <= day_to, sorted by (day, tenant, model); tenant None means all.
+        A store that could read only part of its ledger returns UsageRows with partial=True."""
 
     # Circuit breakers
     @abc.abstractmethod

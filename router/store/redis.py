@@ -35,6 +35,7 @@ from router.store.base import (
     StoreStats,
     UsageRecord,
     UsageRow,
+    UsageRows,
     check_day,
     clock,
     utc_day,
@@ -168,7 +169,7 @@ class RedisStore(Store):
         lo, hi = date.fromisoformat(check_day(day_from)).toordinal(), date.fromisoformat(check_day(day_to)).toordinal()
         res = await self.guard.run(lambda: self._read_usage(tenant, lo, hi))
         rows = self.buffer.rows(tenant, day_from, day_to) if isinstance(res, Down) else res
-        return sorted(rows, key=lambda r: (r.day, r.tenant, r.model))
+        return UsageRows(sorted(rows, key=lambda r: (r.day, r.tenant, r.model)), partial=isinstance(res, Down))
 
     async def _read_usage(self, tenant: str | None, lo: int, hi: int) -> list[UsageRow]:
         days = [str(d) for d in await self._r.zrangebyscore(self.keys.usage_days(), lo, hi)]

@@ -25,12 +25,16 @@ def usage_of(data: dict[str, Any]) -> tuple[int, int] | None:
 
 
 def text_of(data: dict[str, Any]) -> str:
+    """The generated text of an answer or stream event; whatever an upstream sends, never raises."""
     parts = []
-    for choice in data.get("choices") or []:
+    choices = data.get("choices")
+    for choice in choices if isinstance(choices, list) else ():
         if isinstance(choice, dict):
-            message = choice.get("message") or choice.get("delta") or {}
+            message = choice.get("message") or choice.get("delta")
+            message = message if isinstance(message, dict) else {}
             parts.append(str(message.get("content") or choice.get("text") or ""))
-            for call in message.get("tool_calls") or []:
+            calls = message.get("tool_calls")
+            for call in calls if isinstance(calls, list) else ():
                 if isinstance(call, dict) and isinstance(call.get("function"), dict):
                     parts.append(str(call["function"].get("arguments") or ""))
     return "".join(parts)

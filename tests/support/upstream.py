@@ -6,7 +6,8 @@ Run: python -m tests.support.upstream --port 0 --name slm   (prints "READY <port
 Control: POST /_control {"mode": ..., ...}; GET /_received; POST /_reset.
 Modes: ok, status (status, retry_after, message), garbage, hang, stall_after (chunks before stalling),
 close_mid (chunks before dropping the connection), fail_rate (status on a share of requests).
-Streams send {"events": [...]} raw as `data:` payloads instead of an answer when that is given.
+Streams send {"events": [...]} raw as `data:` payloads instead of an answer when that is given; plain
+answers are {"answer": ...} as the JSON body when that is given.
 """
 
 from __future__ import annotations
@@ -109,6 +110,8 @@ async def chat(request: web.Request) -> web.StreamResponse:
     early = await _gate(state, request)
     if early is not None:
         return early
+    if "answer" in state.control and not body.get("stream"):  # this JSON as the whole answer, however malformed
+        return web.json_response(state.control["answer"])
     words = _words(state, body)
     is_chat = request.path.endswith("chat/completions")
     model = body.get("model")

@@ -46,7 +46,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
-    return error_response(BadRequest(f"invalid request: {exc}"), _with_request_id(request))
+    assert isinstance(exc, RequestValidationError)
+    # each problem as "where: what", not the errors' Python repr (which quotes inputs and internals)
+    problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in exc.errors())
+    return error_response(BadRequest(f"invalid request: {problems or 'invalid'}"), _with_request_id(request))
 
 
 async def _client_left(request: Request, exc: Exception) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 from router.telemetry.scrape import Exposition
 
@@ -33,3 +34,31 @@ async def test_rendering_is_off_the_loop_shared_and_fresh() -> None:
     observer.observed += 1  # a request finished: the next scrape must count it
     assert (await exposition.render())[0] == b"requests 1\n" and exposition.renderings == 2
     assert threading.current_thread().name not in observer.threads
+
+
+class SlowObserver(Observer):
+    def generate(self) -> tuple[bytes, str]:
+        time.sleep(0.05)
+        return super().generate()
+
+
+async def test_a_scrape_during_a_rendering_still_sees_requests_answered_before_it() -> None:
+    observer = SlowObserver()
+    exposition = Exposition(observer, reuse_s=60, pace=0)  # type: ignore[arg-type]
+    first = asyncio.ensure_future(exposition.render())
+    await asyncio.sleep(0.01)  # the first rendering is under way
+    observer.observed += 1
+    second = await exposition.render()
+    await first
+    assert second[0] == b"requests 1\n"
+    assert exposition.renderings == 2  # not answered by the rendering that began before the request ended
+
+
+async def test_renderings_are_paced() -> None:
+    observer = SlowObserver()
+    exposition = Exposition(observer, reuse_s=0, pace=4)  # type: ignore[arg-type]
+    await exposition.render()
+    observer.observed += 1
+    started = time.monotonic()
+    await exposition.render()
+    assert time.monotonic() - started >= 4 * 0.05  # waited for its turn, then rendered

@@ -156,7 +156,8 @@ async def list_adapters(request: Request, tenant: str) -> dict[str, Any]:
 async def put_adapter(request: Request, tenant: str, name: str) -> dict[str, Any]:
     """Register a tenant's adapter at run time (fine-tuning pipelines), persisted in the store."""
     gw = _admin(request)
-    wire.check_name(tenant, "tenant"), wire.check_name(name, "name")
+    wire.check_name(tenant, "tenant")
+    wire.check_name(name, "name")
     body = await wire.read_json(request, 64 * 1024)
     base, module = body.get("base"), body.get("adapter")
     policy = gw.policies.current
@@ -176,7 +177,8 @@ async def put_adapter(request: Request, tenant: str, name: str) -> dict[str, Any
 @admin.delete("/router/adapters/{tenant}/{name}")
 async def delete_adapter(request: Request, tenant: str, name: str) -> dict[str, Any]:
     gw = _admin(request)
-    wire.check_name(tenant, "tenant"), wire.check_name(name, "name")
+    wire.check_name(tenant, "tenant")
+    wire.check_name(name, "name")
     if not await gw.store.delete_adapter(tenant, name):
         raise NotFound(f"no adapter {name!r} for tenant {tenant!r}", param="name")
     return {"deleted": True}

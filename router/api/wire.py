@@ -1,6 +1,7 @@
 """The OpenAI wire format as the gateway reads it: body reading with a size cap, JSON parsing, and the
-checks every request must pass before routing. Only the fields the gateway itself reads are checked;
-everything else is passed upstream untouched.
+checks every request must pass before routing. Only the fields the gateway itself reads are checked
+(and their shapes, so that no later stage meets a type it does not expect); of the rest, the model
+parameters are passed upstream untouched (router.upstream.params) and everything else is dropped.
 """
 
 from __future__ import annotations
@@ -148,7 +149,7 @@ def check_chat(body: dict[str, Any]) -> None:
         if not isinstance(msg, dict):
             raise _type_error(where, "an object")
         role = msg.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise BadRequest(f"'{where}.role' must be one of {', '.join(sorted(ROLES))}", param=f"{where}.role")
         content = msg.get("content")
         if content is None and role in ("system", "developer", "user"):

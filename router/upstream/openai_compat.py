@@ -57,8 +57,8 @@ def _error_message(body: bytes, target: Target) -> str:
         data = orjson.loads(body)
         message = data["error"]["message"] if isinstance(data.get("error"), dict) else data.get("error") or data
     except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError):
-        message = body[: MAX_ERROR_MESSAGE * 4].decode("utf-8", "replace")
-    return provider_message(str(message)[: MAX_ERROR_MESSAGE * 4], secrets_of(target))
+        message = body[: MAX_ERROR_MESSAGE * 8].decode("utf-8", "replace")
+    return provider_message(str(message), secrets_of(target))
 
 
 def _retry_after(response: httpx.Response) -> float | None:

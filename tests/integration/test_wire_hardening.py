@@ -66,6 +66,8 @@ def test_malformed_tool_calls_are_a_400_naming_the_field(
         ({"role": "user", "content": [{"type": "text", "text": 5}]}, "messages[0].content[0].text"),
         ({"role": "tool", "content": "x", "tool_call_id": 1.5}, "messages[0].tool_call_id"),
         ({"role": "user", "content": "x", "name": ["a"]}, "messages[0].name"),
+        ({"role": ["user"], "content": "x"}, "messages[0].role"),  # unhashable: found by the fuzz test
+        ({"role": {"a": 1}, "content": "x"}, "messages[0].role"),
     ],
 )
 def test_other_malformed_message_fields_are_a_400(gateway: Gateway, message: dict[str, Any], param: str) -> None:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 Tier = Literal["slm", "llm"]
 Strategy = Literal["classify", "cascade", "fixed"]
+Api = Literal["chat", "responses", "messages"]
 
 # litellm provider names that speak the OpenAI wire format: these go through the direct HTTP fast path.
 OPENAI_COMPATIBLE_PROVIDERS = frozenset(
@@ -36,8 +37,8 @@ class Endpoint(_Strict):
     api_key: str = Field("", description="use ${ENV_VAR}: secrets live only in the environment")
     api_version: str | None = Field(None, description="for providers that need one (Azure OpenAI)")
     headers: dict[str, str] = Field(default_factory=dict, description="extra headers sent upstream")
-    apis: list[Literal["chat", "responses", "messages"]] = Field(
-        default_factory=lambda: ["chat"],
+    apis: list[Api] = Field(
+        default_factory=lambda: list[Api](["chat"]),
         description="client APIs this endpoint serves natively (passed through); others are translated to chat completions",
     )
 

@@ -148,7 +148,9 @@ def to_messages(items: list[Item], instructions: str | None = None) -> list[dict
             else:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
         elif kind == "function_call_output":
-            messages.append({"role": "tool", "tool_call_id": str(item.get("call_id") or ""), "content": _tool_output(item.get("output"))})
+            messages.append(
+                {"role": "tool", "tool_call_id": str(item.get("call_id") or ""), "content": _tool_output(item.get("output"))}
+            )
         elif kind == "reasoning":
             continue  # a chat server cannot take reasoning items back; the answer it led to is kept
         else:
@@ -228,7 +230,9 @@ def usage(chat_usage: Any) -> dict[str, Any] | None:
     }
 
 
-def shell(body: dict[str, Any], rid: str, model: str, created: float | None = None, status: str = "in_progress") -> dict[str, Any]:
+def shell(
+    body: dict[str, Any], rid: str, model: str, created: float | None = None, status: str = "in_progress"
+) -> dict[str, Any]:
     """A response object with the request's settings echoed and no output yet."""
     return {
         "id": rid,
@@ -263,7 +267,14 @@ def message_item(text: str, status: str = "completed", item_id: str | None = Non
 
 
 def call_item(call_id: str, name: str, arguments: str, status: str = "completed", item_id: str | None = None) -> Item:
-    return {"type": "function_call", "id": item_id or new_id("fc"), "call_id": call_id, "name": name, "arguments": arguments, "status": status}
+    return {
+        "type": "function_call",
+        "id": item_id or new_id("fc"),
+        "call_id": call_id,
+        "name": name,
+        "arguments": arguments,
+        "status": status,
+    }
 
 
 def finish(response: dict[str, Any], finish_reason: Any) -> dict[str, Any]:

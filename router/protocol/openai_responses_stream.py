@@ -24,7 +24,7 @@ from router.protocol import openai_responses as rp
 
 
 def encode(event: dict[str, Any]) -> bytes:
-    return b"event: " + event["type"].encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+    return b"event: " + str(event["type"]).encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
 
 
 class ChatToResponseEvents:
@@ -103,7 +103,9 @@ class ChatToResponseEvents:
             self._emit("response.content_part.added", item_id=item["id"], output_index=index, content_index=0, part=part)
         index, item, pieces = self._text
         pieces.append(piece)
-        self._emit("response.output_text.delta", item_id=item["id"], output_index=index, content_index=0, delta=piece, logprobs=[])
+        self._emit(
+            "response.output_text.delta", item_id=item["id"], output_index=index, content_index=0, delta=piece, logprobs=[]
+        )
 
     def _close_text(self) -> None:
         if self._text is None:
@@ -133,7 +135,9 @@ class ChatToResponseEvents:
             item["name"] = str(fn["name"])
         if fn.get("arguments"):
             pieces.append(str(fn["arguments"]))
-            self._emit("response.function_call_arguments.delta", item_id=item["id"], output_index=index, delta=str(fn["arguments"]))
+            self._emit(
+                "response.function_call_arguments.delta", item_id=item["id"], output_index=index, delta=str(fn["arguments"])
+            )
 
     def _close_call(self) -> None:
         if self._call is None:
@@ -156,7 +160,9 @@ class ChatToResponseEvents:
     def _fail(self, error: dict[str, Any]) -> None:
         self.done = True
         self._emit("error", code=error.get("code"), message=error.get("message"), param=error.get("param"))
-        self.response.update(status="failed", error={"code": error.get("code") or "server_error", "message": error.get("message")})
+        self.response.update(
+            status="failed", error={"code": error.get("code") or "server_error", "message": error.get("message")}
+        )
         self._emit("response.failed", response=self.response)
 
 

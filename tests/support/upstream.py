@@ -251,7 +251,7 @@ async def responses(request: web.Request) -> web.StreamResponse:
     early = await _gate(state, request)
     if early is not None:
         return early
-    words = [f"[{state.name}] native:", *_words(state, body)[2:]] if "reply" not in state.control else _words(state, body)
+    words = [f"[{state.name}] native:", *_words(state, body)[3:]] if "reply" not in state.control else _words(state, body)
     text = " ".join(words)
     usage = {
         "input_tokens": 9,

@@ -7,6 +7,7 @@ Control: POST /_control {"mode": ..., ...}; GET /_received; POST /_reset.
 Modes: ok, status (status, retry_after, error: the error object to answer), garbage, hang, stall_after
 (chunks before stalling), close_mid (chunks before dropping the connection), fail_rate (status on a share
 of requests). Other settings: reply (the text), tool_calls ([{name, arguments}], plain and streamed),
+script (a list of such settings, one per chat request, in order),
 headers (added to every answer), delay_ms. POST /v1/responses answers natively (OpenAI's Responses API).
 """
 
@@ -109,6 +110,9 @@ async def chat(request: web.Request) -> web.StreamResponse:
     early = await _gate(state, request)
     if early is not None:
         return early
+    if state.control.get("script"):  # one scripted answer per request: {"reply": ...} or {"tool_calls": [...]}
+        step = state.control["script"].pop(0)
+        state.control = {k: v for k, v in state.control.items() if k not in ("reply", "tool_calls")} | step
     words = _words(state, body)
     is_chat = request.path.endswith("chat/completions")
     model = body.get("model")

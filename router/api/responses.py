@@ -27,6 +27,7 @@ from router.protocol.openai_responses_stream import ChatToResponseEvents
 from router.telemetry.meter import RESPONSE_DONE
 from router.tenancy.auth import SINGLE_TENANT
 from router.upstream.base import ByteStream, Reply, Target, Upstream
+from router.upstream.passing import dumps
 
 check = rp.check
 
@@ -87,7 +88,7 @@ async def _keep(
 ) -> None:
     if body.get("store") is False or not isinstance(response.get("id"), str):
         return
-    doc = orjson.dumps({"items": rp.continued(past, body, response), "response": response})
+    doc = dumps({"items": rp.continued(past, body, response), "response": response})
     await gw.store.put_response(_tenant(ctx), response["id"], doc, ctx.policy.spec.server.response_ttl_s)
 
 
@@ -106,7 +107,7 @@ async def create(gw: Gateway, ctx: pipeline.RequestContext, body: dict[str, Any]
     assert result.data is not None
     if not picker.native:
         result.data = rp.from_chat(body, result.data, rp.new_id("resp"), name)
-        result.body = orjson.dumps(result.data)
+        result.body = dumps(result.data)
     await _keep(gw, ctx, body, past, result.data)
     return result
 

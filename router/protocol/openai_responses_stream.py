@@ -21,10 +21,11 @@ import orjson
 
 from router.dispatch.sse import EventSplitter, parse_event
 from router.protocol import openai_responses as rp
+from router.upstream.passing import dumps
 
 
 def encode(event: dict[str, Any]) -> bytes:
-    return b"event: " + str(event["type"]).encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+    return b"event: " + str(event["type"]).encode() + b"\ndata: " + dumps(event) + b"\n\n"
 
 
 class ChatToResponseEvents:
@@ -164,23 +165,3 @@ class ChatToResponseEvents:
             status="failed", error={"code": error.get("code") or "server_error", "message": error.get("message")}
         )
         self._emit("response.failed", response=self.response)
-
-
-def native_events(chunk: bytes, splitter: EventSplitter, model: str, upstream_model: str) -> tuple[bytes, dict[str, Any] | None]:
-    """A native Responses stream's bytes, with the response object's model renamed; the final response if seen."""
-    out: list[bytes] = []
-    final = None
-    for payload in splitter.feed(chunk):
-        event = parse_event(payload)
-        if event is None:
-            out.append(b"data: " + payload + b"\n\n")
-            continue
-        response = event.get("response")
-        if isinstance(response, dict):
-            if response.get("model") == upstream_model:
-                response["model"] = model
-            if event.get("type") in ("response.completed", "response.incomplete"):
-                final = response
-        kind = event.get("type")
-        out.append((b"event: " + str(kind).encode() + b"\n" if kind else b"") + b"data: " + orjson.dumps(event) + b"\n\n")
-    return b"".join(out), final

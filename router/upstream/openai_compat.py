@@ -10,7 +10,6 @@ passed through as raw bytes, chunk by chunk, as they arrive.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
@@ -18,6 +17,7 @@ import orjson
 
 from router.errors import UpstreamError, UpstreamTimeout
 from router.upstream.base import AcceptedTimeout, ByteStream, Reply, Target, UpstreamStatus
+from router.upstream.passing import dumps
 from router.upstream.transport import STREAM, AiohttpTransport
 
 MAX_ERROR_MESSAGE = 500
@@ -52,13 +52,6 @@ def _timeout(target: Target, stream: bool) -> dict[str, float]:
     t = target.spec.timeouts
     read = max(t.first_token, t.idle) if stream else t.total
     return {"connect": t.connect, "read": read, "write": t.connect, "pool": t.connect}
-
-
-def _dumps(body: dict[str, Any]) -> bytes:
-    try:
-        return orjson.dumps(body)
-    except TypeError:  # a lone UTF-16 surrogate (valid JSON, which orjson will not encode): escape it as \udXXX
-        return json.dumps(body, ensure_ascii=True).encode()
 
 
 def _short(value: Any) -> str | None:
@@ -146,7 +139,7 @@ class OpenAICompatUpstream:
         return prepared
 
     def _request(self, target: Target, path: str, body: dict[str, Any]) -> httpx.Request:
-        payload = _dumps({**body, "model": target.upstream_model})
+        payload = dumps({**body, "model": target.upstream_model})
         url, ready = self._prepare(target, path)
         stream = body.get("stream") is True
         extensions = {"timeout": _timeout(target, stream), STREAM: stream}

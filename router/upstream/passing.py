@@ -6,8 +6,10 @@ asked for, so a client can send `response.model` back as `model`.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import orjson
 
@@ -31,3 +33,11 @@ def renamer(upstream_model: str, name: str) -> Callable[[bytes], bytes]:
     pattern = re.compile(rb'("model"\s*:\s*)' + re.escape(orjson.dumps(upstream_model)))
     replacement = rb"\1" + orjson.dumps(name).replace(b"\\", b"\\\\")
     return lambda chunk: pattern.sub(replacement, chunk)
+
+
+def dumps(data: Any) -> bytes:
+    """JSON bytes; a lone UTF-16 surrogate (valid JSON, which orjson will not encode) is escaped as \\udXXX."""
+    try:
+        return orjson.dumps(data)
+    except TypeError:
+        return json.dumps(data, ensure_ascii=True, separators=(",", ":")).encode()

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from router.dispatch.sse import EventSplitter, parse_event
 from router.protocol import openai_responses as rp
 from router.upstream.passing import dumps

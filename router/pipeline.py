@@ -14,8 +14,6 @@ from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-import orjson
-
 from router.classify.classifier import Classification
 from router.dispatch.attempts import Attempted, PickUpstream, dispatch_plain, dispatch_stream, relay
 from router.dispatch.cascade import cascade_plain, cascade_stream
@@ -29,7 +27,7 @@ from router.telemetry.record import RequestRecord
 from router.tenancy.auth import SINGLE_TENANT, authenticate
 from router.tenancy.limits import admit
 from router.upstream.base import Target
-from router.upstream.passing import forwarded, renamer
+from router.upstream.passing import dumps, forwarded, renamer
 
 T = TypeVar("T")
 
@@ -207,7 +205,7 @@ def _renamed(result: Result, name: str) -> Result:
     data = result.data
     if data is not None and "model" in data and data["model"] != name:
         data["model"] = name
-        result.body = orjson.dumps(data)
+        result.body = dumps(data)
     return result
 
 

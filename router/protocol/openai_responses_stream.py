@@ -19,11 +19,19 @@ from typing import Any
 
 from router.dispatch.sse import EventSplitter, parse_event
 from router.protocol import openai_responses as rp
-from router.upstream.passing import dumps
+from router.upstream.passing import dumps, loads
 
 
 def encode(event: dict[str, Any]) -> bytes:
     return b"event: " + str(event["type"]).encode() + b"\ndata: " + dumps(event) + b"\n\n"
+
+
+def _lenient(payload: bytes) -> dict[str, Any] | None:
+    try:
+        event = loads(payload)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) else None
 
 
 class ChatToResponseEvents:
@@ -59,7 +67,7 @@ class ChatToResponseEvents:
             if payload == b"[DONE]":
                 self._complete()
                 continue
-            event = parse_event(payload)
+            event = parse_event(payload) or _lenient(payload)
             if event is None:
                 continue
             if isinstance(event.get("error"), dict):

@@ -17,7 +17,7 @@ import orjson
 
 from router.errors import UpstreamError, UpstreamTimeout
 from router.upstream.base import AcceptedTimeout, ByteStream, Reply, Target, UpstreamStatus
-from router.upstream.passing import dumps
+from router.upstream.passing import dumps, loads
 from router.upstream.transport import STREAM, AiohttpTransport
 
 MAX_ERROR_MESSAGE = 500
@@ -194,7 +194,7 @@ class OpenAICompatUpstream:
         if response.status_code >= 400:
             raise _error_status(response.status_code, content, response)
         try:
-            data = orjson.loads(content)
+            data = loads(content)
         except orjson.JSONDecodeError:
             raise UpstreamError(f"model {target.name!r} answered with a body that is not JSON") from None
         if not isinstance(data, dict):

@@ -41,3 +41,18 @@ def dumps(data: Any) -> bytes:
         return orjson.dumps(data)
     except TypeError:
         return json.dumps(data, ensure_ascii=True, separators=(",", ":")).encode()
+
+
+def loads(raw: bytes) -> Any:
+    """orjson's parse, falling back to Python's json for what only it accepts (lone surrogate escapes)."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        try:
+            return json.loads(raw, parse_constant=_no_constant)
+        except (ValueError, RecursionError):
+            raise orjson.JSONDecodeError("invalid JSON", raw.decode("utf-8", "replace")[:100], 0) from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")

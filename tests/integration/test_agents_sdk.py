@@ -26,7 +26,9 @@ def weather_agent(gw: Gateway, llm: Upstream, calls: list[str]) -> Any:
         calls.append(city)
         return f"sunny and 24 C in {city}"
 
-    llm.control(script=[{"tool_calls": [{"name": "get_weather", "arguments": json.dumps({"city": "Lisbon"})}]}, {"reply": ANSWER}])
+    llm.control(
+        script=[{"tool_calls": [{"name": "get_weather", "arguments": json.dumps({"city": "Lisbon"})}]}, {"reply": ANSWER}]
+    )
     client = AsyncOpenAI(base_url=gw.base_url, api_key="not-needed", max_retries=0)
     model = agents.OpenAIResponsesModel(model="gpt-4o", openai_client=client)
     return agents.Agent(name="weather", instructions="Answer with the tool's help.", tools=[get_weather], model=model)

@@ -59,7 +59,10 @@ def test_plain_string_input_is_translated_to_chat(rgw: Gateway, slm: Upstream) -
     assert raw.headers["x-router-model"] == "local-slm" and raw.headers["x-router-route"] == "auto"
     sent = slm.received()[-1]
     assert sent["path"] == "/v1/chat/completions"
-    assert sent["body"]["messages"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi, how are you?"}]
+    assert sent["body"]["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "hi, how are you?"},
+    ]
     assert "input" not in sent["body"] and "instructions" not in sent["body"]
 
 
@@ -71,7 +74,10 @@ def test_items_with_an_image_and_max_output_tokens(rgw: Gateway, llm: Upstream) 
             {"role": "developer", "content": "You describe images."},
             {
                 "role": "user",
-                "content": [{"type": "input_text", "text": "what is in this picture"}, {"type": "input_image", "image_url": image}],
+                "content": [
+                    {"type": "input_text", "text": "what is in this picture"},
+                    {"type": "input_image", "image_url": image},
+                ],
             },
         ],
         max_output_tokens=3,
@@ -115,7 +121,12 @@ def test_streaming_emits_the_semantic_events(rgw: Gateway) -> None:
     events = list(client(rgw).responses.create(model="small", input="tell me a story", stream=True))
     kinds = [e.type for e in events]
     assert kinds[:4] == ["response.created", "response.in_progress", "response.output_item.added", "response.content_part.added"]
-    assert kinds[-4:] == ["response.output_text.done", "response.content_part.done", "response.output_item.done", "response.completed"]
+    assert kinds[-4:] == [
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
     assert [e.sequence_number for e in events] == list(range(len(events)))
     text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     assert text == "[slm] you said: tell me a story"

@@ -21,6 +21,9 @@ from router.dispatch.sse import EventSplitter, parse_event
 from router.protocol import openai_responses as rp
 from router.upstream.passing import dumps, loads
 
+DELTA_HEAD = b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","sequence_number":'
+DELTA_TAIL = b',"logprobs":[]}\n\n'
+
 
 def encode(event: dict[str, Any]) -> bytes:
     return b"event: " + str(event["type"]).encode() + b"\ndata: " + dumps(event) + b"\n\n"
@@ -46,6 +49,8 @@ class ChatToResponseEvents:
         self._call_index: Any = None  # the chat tool_calls index being streamed
         self._finish: Any = None
         self._usage: Any = None
+        self._delta_ids = b""
+        self._split = False
 
     def _emit(self, kind: str, **fields: Any) -> None:
         self._out.append(encode({"type": kind, "sequence_number": self._seq, **fields}))
@@ -60,8 +65,14 @@ class ChatToResponseEvents:
         self._emit("response.in_progress", response=dict(self.response))
         return self._take()
 
+    def _payloads(self, chunk: bytes) -> list[bytes]:
+        if not self._split and chunk.startswith(b"data: ") and chunk.endswith(b"\n\n") and chunk.count(b"\n") == 2:
+            return [chunk[6:-2]]  # the usual chunk: one whole event
+        self._split = True  # from here on the general splitter, which keeps partial events
+        return self._splitter.feed(chunk)
+
     def feed(self, chunk: bytes) -> bytes:
-        for payload in self._splitter.feed(chunk):
+        for payload in self._payloads(chunk):
             if self.done:
                 break
             if payload == b"[DONE]":
@@ -83,19 +94,24 @@ class ChatToResponseEvents:
         return self._take()
 
     def _chunk(self, event: dict[str, Any]) -> None:
-        if event.get("usage"):
-            self._usage = event["usage"]
-        for choice in event.get("choices") or []:
-            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
-                continue
-            delta = choice.get("delta") or {}
-            if delta.get("content"):
-                self._text_delta(str(delta["content"]))
-            for call in delta.get("tool_calls") or []:
+        usage = event.get("usage")
+        if usage:
+            self._usage = usage
+        choices = event.get("choices")
+        choice = choices[0] if isinstance(choices, list) and choices else None
+        if not isinstance(choice, dict) or choice.get("index", 0) != 0:  # the Responses API has one answer
+            return
+        delta = choice.get("delta")
+        if isinstance(delta, dict):
+            content = delta.get("content")
+            if content:
+                self._text_delta(str(content))
+            for call in delta.get("tool_calls") or ():
                 if isinstance(call, dict):
                     self._call_delta(call)
-            if choice.get("finish_reason"):
-                self._finish = choice["finish_reason"]
+        finish = choice.get("finish_reason")
+        if finish:
+            self._finish = finish
 
     def _text_delta(self, piece: str) -> None:
         if self._text is None:
@@ -105,6 +121,7 @@ class ChatToResponseEvents:
             item["content"] = []
             self.response["output"].append(item)
             self._text = (index, item, [])
+            self._delta_ids = b',"item_id":%s,"output_index":%d,"content_index":0,"delta":' % (dumps(item["id"]), index)
             self._emit("response.output_item.added", output_index=index, item=dict(item, content=[]))
             part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
             self._emit("response.content_part.added", item_id=item["id"], output_index=index, content_index=0, part=part)

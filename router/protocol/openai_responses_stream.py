@@ -183,8 +183,8 @@ class ChatToResponseEvents:
 
     def _fail(self, error: dict[str, Any]) -> None:
         self.done = True
-        self._emit("error", code=error.get("code"), message=error.get("message"), param=error.get("param"))
-        self.response.update(
-            status="failed", error={"code": error.get("code") or "server_error", "message": error.get("message")}
-        )
+        message = str(error.get("message") or "")
+        self._emit("error", code=error.get("code"), message=message, param=error.get("param"))
+        code = "rate_limit_exceeded" if error.get("code") == "rate_limit_exceeded" else "server_error"  # OpenAI's codes
+        self.response.update(status="failed", error={"code": code, "message": message})
         self._emit("response.failed", response=self.response)

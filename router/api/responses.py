@@ -20,7 +20,7 @@ import orjson
 
 from router import pipeline
 from router.dispatch.sse import EventSplitter, parse_event
-from router.errors import BadRequest
+from router.errors import BadRequest, PayloadTooLarge
 from router.gateway import Gateway
 from router.protocol import openai_responses as rp
 from router.protocol.openai_responses_stream import ChatToResponseEvents
@@ -79,6 +79,9 @@ async def history(gw: Gateway, ctx: pipeline.RequestContext, body: dict[str, Any
         raise BadRequest(
             f"Previous response with id '{previous}' not found.", param="previous_response_id", code="previous_response_not_found"
         )
+    limit = ctx.policy.spec.server.max_body_bytes
+    if len(doc) > limit:  # a conversation counts whole against the request size limit: it is sent whole
+        raise PayloadTooLarge(f"the conversation up to '{previous}' is {len(doc)} bytes, over the limit of {limit} bytes")
     items: list[rp.Item] = orjson.loads(doc)["items"]
     return items
 

@@ -216,6 +216,17 @@ class ServerSpec(_Strict):
         description="client request headers passed on to upstreams, besides traceparent, tracestate and x-request-id",
     )
     cors: CorsSpec = Field(default_factory=CorsSpec)
+
+    @field_validator("forward_headers")
+    @classmethod
+    def _forwardable(cls, names: list[str]) -> list[str]:
+        framing = {"host", "content-length", "content-type", "transfer-encoding", "connection", "keep-alive", "te",
+                   "upgrade", "accept-encoding", "trailer", "proxy-authorization"}  # fmt: skip
+        for name in names:
+            if name.lower() in framing:
+                raise ValueError(f"header {name!r} is the gateway's own to set and cannot be forwarded")
+        return [name.lower() for name in names]
+
     response_ttl_s: float = Field(
         30 * 86400, gt=0, description="how long stored Responses-API responses can be continued (previous_response_id)"
     )

@@ -273,3 +273,30 @@ def test_tenants_cannot_continue_each_others_responses(slm: Upstream, llm: Upstr
         assert mine.responses.create(model="small", input="go on", previous_response_id=first.id).status == "completed"
     finally:
         gw.stop()
+
+
+def test_a_conversation_counts_whole_against_the_size_limit(slm: Upstream, llm: Upstream, tmp_path: Path) -> None:
+    """Each turn sends the whole history upstream: a conversation over max_body_bytes is refused, not grown."""
+    p = json.loads(policy(slm, llm))
+    p["server"]["max_body_bytes"] = 4000
+    gw = start_gateway(json.dumps(p), tmp_path)
+    try:
+        c = client(gw)
+        first = c.responses.create(model="small", input="x" * 1500)
+        second = c.responses.create(model="small", input="y" * 1500, previous_response_id=first.id)
+        with pytest.raises(openai.APIStatusError) as err:
+            c.responses.create(model="small", input="z", previous_response_id=second.id)
+        assert err.value.status_code == 413
+    finally:
+        gw.stop()
+
+
+def test_framing_headers_cannot_be_forwarded(tmp_path: Path) -> None:
+    from tests.support.procs import run_router
+
+    bad = {"version": 1, "models": {"m": {"endpoint": {"base_url": "http://127.0.0.1:1/v1", "model": "m"}}}}
+    bad["server"] = {"forward_headers": ["x-team", "Transfer-Encoding"]}
+    path = tmp_path / "p.yaml"
+    path.write_text(json.dumps(bad))
+    result = run_router("policy", "validate", str(path))
+    assert result.returncode == 1 and "transfer-encoding" in result.stdout.lower() + result.stderr.lower()

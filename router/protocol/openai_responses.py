@@ -313,7 +313,7 @@ def continued(history: list[Item], body: dict[str, Any], response: dict[str, Any
 
 def native_body(body: dict[str, Any], history: list[Item]) -> dict[str, Any]:
     """The request for an upstream that serves the Responses API itself: the gateway holds the history."""
-    out = {k: v for k, v in body.items() if k not in ("previous_response_id", "store")}
+    out = {k: v for k, v in body.items() if k != "previous_response_id"}  # `store: false` still applies upstream
     if history:
         out["input"] = [*history, *input_items(body)]
     return out

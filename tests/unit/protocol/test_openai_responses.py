@@ -243,7 +243,8 @@ def test_error_mid_stream_fails_the_response_and_a_cut_stream_still_finishes() -
 def test_history_and_native_body() -> None:
     body = {"model": "m", "input": "next", "previous_response_id": "resp_1", "store": True}
     past = [{"type": "message", "role": "user", "content": "first"}, rp.message_item("answer")]
-    assert rp.native_body(body, past) == {"model": "m", "input": [*past, {"type": "message", "role": "user", "content": "next"}]}
+    expected = {"model": "m", "input": [*past, {"type": "message", "role": "user", "content": "next"}], "store": True}
+    assert rp.native_body(body, past) == expected
     assert rp.native_body({"model": "m", "input": "x"}, []) == {"model": "m", "input": "x"}
     response = {"output": [rp.message_item("second answer")]}
     assert len(rp.continued(past, body, response)) == 4

@@ -342,7 +342,9 @@ async def embeddings(gw: Gateway, ctx: RequestContext, body: dict[str, Any]) -> 
     record = RequestRecord(
         ctx.request_id, "embeddings", decision.route, tenant=ctx.tenant, reason="embeddings", started=ctx.started
     )
-    work = dispatch_plain(targets_for(ctx.policy, decision), gw.upstream_for, "embeddings", body, gw.guard(ctx.policy))
+    work = dispatch_plain(
+        targets_for(ctx.policy, decision, None, ctx.forward), gw.upstream_for, "embeddings", body, gw.guard(ctx.policy)
+    )
     outcome = await _or_account(gw, record, work)
     account_plain(gw, ctx, record, outcome.attempted, outcome.reply.data)
     return Result(_headers(ctx, decision, outcome.attempted), outcome.reply.body)

@@ -6,6 +6,7 @@ parameters are passed upstream untouched (router.upstream.params) and everything
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from collections.abc import Mapping
@@ -48,21 +49,37 @@ def request_id(request: Request) -> str:
     return rid
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def parse_json(raw: bytes) -> dict[str, Any]:
+    """orjson first; a body orjson refuses is read by Python's json, which (like the upstreams) accepts
+    a lone UTF-16 surrogate escape such as a "\ud83d" JavaScript left when it cut an emoji in half."""
     if not raw:
         raise BadRequest("request body is empty; expected a JSON object")
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc}") from None
+        try:
+            body = json.loads(raw, parse_constant=_no_constants)
+        except (ValueError, RecursionError):
+            raise BadRequest(f"request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
     if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:  # only then can it be nested too deeply
-        try:
-            orjson.dumps(body)
-        except orjson.JSONEncodeError:
-            raise BadRequest(f"request body is nested too deeply (more than {MAX_DEPTH} levels)") from None
+        _check_depth(body)
     return body
+
+
+def _check_depth(body: dict[str, Any]) -> None:
+    """orjson refuses to encode deeper than MAX_DEPTH (in C, so this costs little); Python code would
+    recurse near its own limit. (Its other refusal, a lone surrogate, is encoded by the fallback.)"""
+    try:
+        orjson.dumps(body)
+    except orjson.JSONEncodeError as exc:
+        if "recursion" in str(exc).lower():
+            raise BadRequest(f"request body is nested too deeply (more than {MAX_DEPTH} levels)") from None
 
 
 async def read_body(receive: Any, headers: Mapping[str, str], limit: int) -> dict[str, Any]:

@@ -5,7 +5,8 @@ httpx's default transport on loopback (tests/bench/bench_gateway.py). Requests g
 directly: the gateway needs none of httpx.AsyncClient's cookie, auth and redirect handling, which cost
 a tenth of a core at 2,000 requests/s. The request body is the client's model parameters (tools,
 response_format, logprobs, seed, n, ...: router.upstream.params) with `model` replaced; nothing else of
-the body is sent. Streams are passed through as raw bytes, chunk by chunk, as they arrive.
+the body is sent. Streams are passed through as raw bytes, chunk by chunk, as they arrive. Error text
+from an upstream reaches a caller without the endpoint's key, URLs, hosts or paths (router.upstream.redact).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from typing import Any
 import httpx
 import orjson
 
-from router.errors import UpstreamError, UpstreamTimeout
-from router.upstream.base import ByteStream, Reply, Target, UpstreamStatus
+from router.errors import UpstreamError, UpstreamTimeout, scrub
+from router.upstream.base import AcceptedTimeout, ByteStream, Reply, Target, UpstreamStatus
 from router.upstream.params import allowed_fields, model_params
+from router.upstream.passing import dumps, loads
 from router.upstream.redact import provider_message, secrets_of
 from router.upstream.transport import STREAM, AiohttpTransport
 
@@ -47,18 +49,41 @@ def _headers(target: Target) -> httpx.Headers:
     return httpx.Headers(headers)
 
 
-def _timeout(target: Target) -> dict[str, float]:
+def _timeout(target: Target, stream: bool) -> dict[str, float]:
+    """A stream's reads wait for the next chunk (first_token, then idle); a plain answer's first byte is
+    its last, so its read waits as long as the total timeout allows."""
     t = target.spec.timeouts
-    return {"connect": t.connect, "read": max(t.first_token, t.idle), "write": t.connect, "pool": t.connect}
+    read = max(t.first_token, t.idle) if stream else t.total
+    return {"connect": t.connect, "read": read, "write": t.connect, "pool": t.connect}
 
 
-def _error_message(body: bytes, target: Target) -> str:
+def _short(value: Any, secrets: tuple[str, ...]) -> str | None:
+    return scrub(value[:MAX_ERROR_MESSAGE], secrets) or None if isinstance(value, str) and value else None
+
+
+def _error_status(status: int, body: bytes, response: httpx.Response, target: Target) -> UpstreamStatus:
+    """The upstream's error with its message, type, param and code (OpenAI's shape, or vLLM's flat one)."""
     try:
         data = orjson.loads(body)
-        message = data["error"]["message"] if isinstance(data.get("error"), dict) else data.get("error") or data
+        error = data["error"] if isinstance(data.get("error"), dict) else data
+        message = error.get("message") or data.get("error") or data
     except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError):
-        message = body[: MAX_ERROR_MESSAGE * 8].decode("utf-8", "replace")
-    return provider_message(str(message), secrets_of(target))
+        error, message = {}, body[: MAX_ERROR_MESSAGE * 8].decode("utf-8", "replace")
+    secrets = secrets_of(target)
+    return UpstreamStatus(
+        status,
+        provider_message(str(message), secrets),
+        _retry_after(response),
+        error_type=_short(error.get("type"), secrets),
+        param=_short(error.get("param"), secrets),
+        code=_short(error.get("code"), secrets),
+        headers=passed_headers(response),
+    )
+
+
+def passed_headers(response: httpx.Response) -> dict[str, str]:
+    """Upstream headers the client sees too: rate-limit state and Retry-After."""
+    return {k: v for k, v in response.headers.items() if k.startswith("x-ratelimit-") or k == "retry-after"}
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -80,7 +105,8 @@ def _is_timeout(exc: BaseException) -> bool:
 def _transport_error(exc: httpx.HTTPError, target: Target) -> UpstreamError:
     # the exception's text names hosts, ports and library internals: the caller is told what happened only
     if _is_timeout(exc):
-        return UpstreamTimeout(f"model {target.name!r} timed out")
+        kind = UpstreamTimeout if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout) else AcceptedTimeout
+        return kind(f"model {target.name!r} timed out")
     cause = exc.__cause__ or exc
     if isinstance(exc, httpx.ConnectError) or isinstance(cause, ConnectionRefusedError):
         return UpstreamError(f"model {target.name!r} is unreachable (connection failed)")
@@ -120,9 +146,13 @@ class OpenAICompatUpstream:
 
     def _request(self, target: Target, path: str, body: dict[str, Any]) -> httpx.Request:
         url, ready, allowed = self._prepare(target, path)
-        payload = orjson.dumps({**model_params(body, allowed), "model": target.upstream_model})
-        extensions = {"timeout": _timeout(target), STREAM: body.get("stream") is True}
+        payload = dumps({**model_params(body, allowed), "model": target.upstream_model})
+        stream = body.get("stream") is True
+        extensions = {"timeout": _timeout(target, stream), STREAM: stream}
         headers = ready.copy()
+        for name, value in target.headers.items():
+            if name not in headers:  # never the endpoint's own credentials, host or framing
+                headers[name] = value
         headers["content-length"] = str(len(payload))
         return httpx.Request("POST", url, stream=httpx.ByteStream(payload), headers=headers, extensions=extensions)
 
@@ -150,7 +180,7 @@ class OpenAICompatUpstream:
             url,
             json=payload,
             headers=headers,
-            extensions={"timeout": _timeout(target)},
+            extensions={"timeout": _timeout(target, False)},
         )
         try:
             response = await self._transport.handle_async_request(request)
@@ -168,14 +198,14 @@ class OpenAICompatUpstream:
         finally:
             await response.aclose()
         if response.status_code >= 400:
-            raise UpstreamStatus(response.status_code, _error_message(content, target), _retry_after(response))
+            raise _error_status(response.status_code, content, response, target)
         try:
-            data = orjson.loads(content)
+            data = loads(content)
         except orjson.JSONDecodeError:
             raise UpstreamError(f"model {target.name!r} answered with a body that is not JSON") from None
         if not isinstance(data, dict):
             raise UpstreamError(f"model {target.name!r} answered with JSON that is not an object")
-        return Reply(content, data)
+        return Reply(content, data, passed_headers(response))
 
     async def open_stream(self, target: Target, path: str, body: dict[str, Any]) -> ByteStream:
         response = await self._send(target, path, body)
@@ -184,7 +214,7 @@ class OpenAICompatUpstream:
                 content = await _read(response)
             finally:
                 await response.aclose()
-            raise UpstreamStatus(response.status_code, _error_message(content, target), _retry_after(response))
+            raise _error_status(response.status_code, content, response, target)
         return _RawStream(response, target)
 
     async def aclose(self) -> None:
@@ -197,6 +227,7 @@ class _RawStream:
     def __init__(self, response: httpx.Response, target: Target) -> None:
         self._response = response
         self._target = target
+        self.headers = passed_headers(response)
 
     async def __aiter__(self) -> Any:
         try:

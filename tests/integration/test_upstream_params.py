@@ -170,11 +170,8 @@ def test_an_unreachable_upstream_error_says_nothing_internal(gw: Gateway, route:
 @pytest.mark.parametrize("status", [401, 400, 500])
 def test_an_upstream_error_that_echoes_the_key_is_redacted(gw: Gateway, llm: Upstream, route: str, status: int) -> None:
     key = KEYS[POLICY_KEY[route]]
-    llm.control(
-        mode="status",
-        status=status,
-        message=f'Incorrect API key provided: {key}. at {llm.base_url} Traceback (most recent call last):\n  File "/srv/x.py"',
-    )
+    message = f'Incorrect API key provided: {key}. at {llm.base_url} Traceback (most recent call last):\n  File "/srv/x.py"'
+    llm.control(mode="status", status=status, error={"message": message, "type": "invalid_request_error", "code": key})
     body = {"model": route, "messages": [{"role": "user", "content": "hi"}]}
     r = httpx.post(f"{gw.base_url}/chat/completions", json=body, timeout=30)
     assert r.status_code in (400, 502), r.text

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from router.errors import BadRequest, PayloadTooLarge
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+_PLAIN_MESSAGE = frozenset({"role", "content"})
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 MAX_DEPTH = 254  # arrays and objects inside each other: orjson (which re-encodes every body) goes no deeper
 _NAME = re.compile(r"[\x21-\x7e]{1,128}")  # visible ASCII: safe in headers, metric labels and store keys
@@ -181,6 +182,8 @@ def check_chat(body: dict[str, Any]) -> None:
 def _message_fields(msg: dict[str, Any], where: str) -> None:
     """The shapes of a message's other fields that the gateway reads (content parts, tool calls)."""
     content = msg.get("content")
+    if msg.keys() <= _PLAIN_MESSAGE and not isinstance(content, list):
+        return  # most messages: a role and a text
     if isinstance(content, list):
         for j, part in enumerate(content):
             if not isinstance(part, (dict, str)):

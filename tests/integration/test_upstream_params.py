@@ -62,6 +62,7 @@ def gw(llm: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gate
     root, dead = f"http://127.0.0.1:{llm.port}", f"http://127.0.0.1:{free_port()}"
     models = {
         "fast": _model("openai", llm.base_url, "gpt-4o", "FAST_KEY", extra_params=["guided_json"]),
+        "native": _model("openai", llm.base_url, "gpt-4.1", "FAST_KEY", apis=["chat", "responses"]),
         "claude": _model("anthropic", root, "claude-x", "ANT_KEY"),
         "custom": _model("custom_openai", llm.base_url, "gpt-4o", "CUSTOM_KEY"),
         "azure": _model("azure", root, "gpt4-deploy", "AZ_KEY", api_version="2024-02-01"),
@@ -81,7 +82,7 @@ def gw(llm: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gate
     gateway.stop()
 
 
-POLICY_KEY = {"fast": "FAST_KEY", "claude": "ANT_KEY", "custom": "CUSTOM_KEY", "azure": "AZ_KEY"}
+POLICY_KEY = {"fast": "FAST_KEY", "native": "FAST_KEY", "claude": "ANT_KEY", "custom": "CUSTOM_KEY", "azure": "AZ_KEY"}
 
 
 def _check_sent(llm: Upstream, trap: Trap, route: str, fields: dict[str, Any]) -> None:
@@ -127,6 +128,21 @@ def test_a_policy_may_pass_more_model_parameters_but_not_settings(gw: Gateway, l
     result = run_router("policy", "validate", str(path), env=KEYS)
     assert result.returncode == 1
     assert "extra_params may name model parameters only" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("route", ["native", "fast", "claude", "azure"])  # passed through natively, or translated
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_connection_fields_in_a_responses_body_never_leave_the_policy(
+    gw: Gateway, llm: Upstream, trap: Trap, route: str, stream: bool
+) -> None:
+    fields = hostile(trap)
+    body = {"model": route, "input": "hello", "max_output_tokens": 20, "stream": stream, **fields}
+    r = httpx.post(f"{gw.base_url}/responses", json=body, timeout=30)
+    assert r.status_code == 200, r.text
+    assert "hello" in r.text and "pwned" not in r.text
+    _check_sent(llm, trap, route, fields)
+    if route == "native":
+        assert llm.received()[-1]["path"] == "/v1/responses"
 
 
 def test_legacy_completions_pass_model_parameters_only(gw: Gateway, llm: Upstream, trap: Trap) -> None:

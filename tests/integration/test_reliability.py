@@ -157,8 +157,12 @@ def test_client_disconnect_cancels_upstream_and_is_accounted(rgw: Gateway, slm: 
 
 
 def test_graceful_shutdown(slm: Upstream, llm: Upstream, tmp_path: Path) -> None:
-    gw = start_gateway(json.dumps(policy_with(slm, llm)), tmp_path, env={"ROUTER_DRAIN_SECONDS": "1.5"})
-    slm.control(mode="ok", interval_ms=100, reply=" ".join(f"w{i}" for i in range(25)))
+    """SIGTERM: 503s and readiness false while draining, then a stream of 6 s (well past the drain) still
+    finishes: the shutdown grace (30 s) is for in-flight streams, not a second or two."""
+    policy = policy_with(slm, llm)
+    policy["models"]["local-slm"]["timeouts"]["total"] = 30  # the stream is longer than policy_with's 5 s
+    gw = start_gateway(json.dumps(policy), tmp_path, env={"ROUTER_DRAIN_SECONDS": "1.5"})
+    slm.control(mode="ok", interval_ms=250, reply=" ".join(f"w{i}" for i in range(25)))
     got: list[str] = []
 
     def read() -> None:
@@ -176,10 +180,10 @@ def test_graceful_shutdown(slm: Upstream, llm: Upstream, tmp_path: Path) -> None
     refused = chat(gw)
     assert ready.status_code == 503 and ready.json()["draining"] is True
     assert refused.status_code == 503 and refused.json()["error"]["type"] == "service_unavailable"
-    reader.join(15)
+    reader.join(30)
     assert got[-1] == "data: [DONE]" and len(got) == 27  # 25 words, the final chunk, [DONE]: nothing cut
     # uvicorn re-raises the SIGTERM it captured once shutdown is complete, so the status is the signal's
-    assert gw.proc.wait(15) in (0, -signal.SIGTERM)
+    assert gw.proc.wait(30) in (0, -signal.SIGTERM)
     assert "Application shutdown complete" in gw.logs()
     slm.reset()
 

@@ -133,3 +133,19 @@ def test_latency_budget_routes_to_the_model_that_meets_it(pgw: Gateway, slm: Ups
         headers={"x-router-latency-budget-ms": "1000"},
     ).json()
     assert "latency" in json.dumps(explained)
+
+
+def test_a_gateway_with_the_log_off_or_on_a_full_disk_serves_every_request(slm: Upstream, llm: Upstream, tmp_path: Path) -> None:
+    """Through `router serve --access-log`: off writes no line; /dev/full (every write fails) loses the
+    lines, says so in the log, and fails no request."""
+    policy = two_tier_policy(slm.base_url, llm.base_url)
+    for where, sub in (("off", "off"), ("/dev/full", "full")):
+        gw = start_gateway(policy, tmp_path / sub, args=["--access-log", where])
+        try:
+            codes = [chat(gw, "small").status_code for _ in range(3)]
+            httpx.get(gw.url + "/metrics", timeout=30)  # a scrape flushes the batch, and with it the log
+        finally:
+            gw.stop()
+        assert codes == [200, 200, 200], where
+        assert '"request_id"' not in gw.logs(), where
+        assert ("access log: could not write" in gw.logs()) == (where == "/dev/full"), gw.logs()

@@ -101,7 +101,8 @@ def test_breaker_opens_skips_and_recovers(rgw: Gateway, slm: Upstream) -> None:
     started = time.monotonic()
     r = chat(rgw)
     assert r.status_code == 503 and "circuit" in r.json()["error"]["message"]
-    assert time.monotonic() - started < 0.5 and len(slm.received()) == before  # skipped at once, not tried
+    assert len(slm.received()) == before  # skipped at once, not tried
+    assert time.monotonic() - started < 2.0  # generous: no backoff, no upstream call
     assert chat(rgw, "auto").headers["x-router-model"] == "hosted-llm"  # auto goes around it
     slm.reset()
     time.sleep(1.1)  # open_s
@@ -115,7 +116,8 @@ def test_upstream_that_never_answers_times_out_and_falls_back(rgw: Gateway, slm:
     started = time.monotonic()
     r = chat(rgw, "auto")
     assert r.status_code == 200 and r.headers["x-router-model"] == "hosted-llm"
-    assert 0.9 < time.monotonic() - started < 3  # first_token timeout 1 s, no retry of a timeout
+    assert 0.9 < time.monotonic() - started < 5  # first_token timeout 1 s (generous upper bound)
+    assert len(slm.received()) == 1  # a timeout is not retried on the same model
     slm.reset()
 
 
@@ -124,7 +126,7 @@ def test_stalled_stream_is_cut_at_idle_timeout(rgw: Gateway, slm: Upstream) -> N
     slm.control(mode="stall_after", chunks=2)
     started = time.monotonic()
     _, lines = sse(rgw, "small")
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 4.5  # idle timeout 0.5 s; generous, and below the total (5 s)
     events = [json.loads(x[6:]) for x in lines if x != "data: [DONE]"]
     assert len([e for e in events if "choices" in e]) == 2
     assert events[-1]["error"]["code"] == "upstream_timeout" and lines[-1] == "data: [DONE]"

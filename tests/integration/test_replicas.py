@@ -10,10 +10,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.procs import Upstream, start_gateway, two_tier_policy
+from tests.support.procs import Gateway, Upstream, start_gateway, two_tier_policy
 from tests.support.redis_server import REDIS_SERVER, RedisServer
 
 KEY, ADMIN = "sk-team-1", "sk-admin-1"
+
+
+def store_fallbacks(gw: Gateway, headers: dict[str, str]) -> float:
+    """Store calls this gateway answered from a fallback (fail open, buffer, local view): Redis was slow or down."""
+    text = httpx.get(gw.url + "/metrics", headers=headers).text
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith("router_store_fallbacks_total"))
 
 
 @pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
@@ -39,10 +45,13 @@ def test_two_replicas_share_limits_and_ledger(slm: Upstream, llm: Upstream, tmp_
             codes = list(pool.map(call, range(200)))
         admitted = codes.count(200)
         assert set(codes) <= {200, 429}
-        print(f"replicas admitted {admitted} of 200 requests against a limit of {limit}/min")
-        assert limit * 0.99 <= admitted <= limit * 1.01, admitted  # exact across two processes
-        time.sleep(0.5)
         admin = {"authorization": f"Bearer {ADMIN}"}
+        # A limit check that finds Redis slower than its give-up time (a loaded machine) fails open, by
+        # design (server.limits_fail_open); each such answer is counted. Without one the limit is exact.
+        slack = sum(store_fallbacks(gw, admin) for gw in (a, b))
+        print(f"replicas admitted {admitted} of 200 requests against a limit of {limit}/min ({slack} store fallbacks)")
+        assert limit * 0.99 <= admitted <= limit * 1.01 + slack, admitted  # exact across two processes
+        httpx.get(b.url + "/router/usage", headers=admin).raise_for_status()  # a usage read writes b's ledger now
         rows = httpx.get(a.url + "/router/usage", params={"tenant": "team"}, headers=admin).json()["data"]
         assert sum(r["requests"] for r in rows) == admitted  # one ledger, written by both replicas
         b.stop()

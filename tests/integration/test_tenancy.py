@@ -152,9 +152,14 @@ def test_rate_limit_429_with_headers(tgw: Gateway) -> None:
     assert chat(tgw, GLOBEX, "small").status_code == 200  # other tenants are not affected
 
 
+def flush_ledger(gw: Gateway) -> None:
+    """The ledger (and the spend it feeds) is written in the background; a usage read writes it now."""
+    assert httpx.get(gw.url + "/router/usage", headers={"authorization": f"Bearer {ADMIN}"}).status_code == 200
+
+
 def test_budget_refuse_and_downgrade(tgw: Gateway) -> None:
     assert chat(tgw, FRUGAL, "gpt-4o").status_code == 200  # spends more than its tiny daily budget
-    time.sleep(0.3)  # the ledger writes in the background
+    flush_ledger(tgw)
     refused = chat(tgw, FRUGAL, "gpt-4o")
     assert refused.status_code == 429 and refused.json()["error"]["code"] == "budget_exceeded"
     # before it runs out, the remaining budget caps what routing may spend: the LLM is too dear
@@ -165,7 +170,7 @@ def test_budget_refuse_and_downgrade(tgw: Gateway) -> None:
     )
     assert (capped.headers["x-router-reason"], capped.headers["x-router-tier"]) == ("cost", "slm")
     assert chat(tgw, THRIFTY, "gpt-4o").status_code == 200  # a pinned route spends the budget
-    time.sleep(0.3)
+    flush_ledger(tgw)
     downgraded = chat(tgw, THRIFTY, "auto")
     assert (downgraded.status_code, downgraded.headers["x-router-reason"], downgraded.headers["x-router-tier"]) == (
         200,

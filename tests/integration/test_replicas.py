@@ -41,23 +41,34 @@ def test_two_replicas_share_limits_and_ledger(slm: Upstream, llm: Upstream, tmp_
                            headers={"authorization": f"Bearer {KEY}"}, timeout=30)  # fmt: skip
             return r.status_code
 
-        with ThreadPoolExecutor(16) as pool:
-            codes = list(pool.map(call, range(200)))
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(call, range(160)))
         admitted = codes.count(200)
         assert set(codes) <= {200, 429}
         admin = {"authorization": f"Bearer {ADMIN}"}
-        # A limit check that finds Redis slower than its give-up time (a loaded machine) fails open, by
-        # design (server.limits_fail_open); each such answer is counted. Without one the limit is exact.
+        # A store call that finds Redis slower than its give-up time (0.25 s; a loaded machine) is answered
+        # from a fallback, by design: a limit check fails open (server.limits_fail_open), a write is
+        # buffered and written again (at least once: Redis may also run the first copy). Each such answer
+        # is counted; without any, the limit and the ledger are exact.
         slack = sum(store_fallbacks(gw, admin) for gw in (a, b))
-        print(f"replicas admitted {admitted} of 200 requests against a limit of {limit}/min ({slack} store fallbacks)")
+        print(f"replicas admitted {admitted} of 160 requests against a limit of {limit}/min ({slack} store fallbacks)")
         assert limit * 0.99 <= admitted <= limit * 1.01 + slack, admitted  # exact across two processes
-        httpx.get(b.url + "/router/usage", headers=admin).raise_for_status()  # a usage read writes b's ledger now
-        rows = httpx.get(a.url + "/router/usage", params={"tenant": "team"}, headers=admin).json()["data"]
-        assert sum(r["requests"] for r in rows) == admitted  # one ledger, written by both replicas
+
+        def ledger(gw: Gateway) -> int:
+            rows = httpx.get(gw.url + "/router/usage", params={"tenant": "team"}, headers=admin).json()["data"]
+            return sum(r["requests"] for r in rows)
+
+        ledger(b)  # a usage read writes b's ledger now
+        deadline = time.monotonic() + 10
+        while (total := ledger(a)) < admitted and time.monotonic() < deadline:
+            time.sleep(0.2)  # anything buffered during a store hiccup lands once Redis answers
+        if slack == 0:
+            assert total == admitted  # one ledger, written by both replicas
+        else:
+            assert total >= admitted  # at least once: nothing lost, a timed-out write may have landed twice
         b.stop()
         b = start_gateway(json.dumps(policy), tmp_path / "b2", env, args)  # a restart loses nothing
-        rows_after = httpx.get(b.url + "/router/usage", params={"tenant": "team"}, headers=admin).json()["data"]
-        assert sum(r["requests"] for r in rows_after) == admitted
+        assert ledger(b) == total
     finally:
         a.stop()
         b.stop()

@@ -131,8 +131,10 @@ def test_latency_budget_routes_to_the_model_that_meets_it(pgw: Gateway, slm: Ups
         pgw.url + "/router/explain",
         json={"model": "auto", "messages": MSG, "stream": True},
         headers={"x-router-latency-budget-ms": "1000"},
-    ).json()
-    assert "latency" in json.dumps(explained)
+    ).json()["decision"]
+    assert (explained["model"], explained["reason"]) == ("hosted-llm", "latency")
+    estimates = explained["estimates"]  # the live figures the decision used: the SLM's 2 s, the LLM's quick start
+    assert estimates["local-slm"]["latency_ms"] > 1000 >= estimates["hosted-llm"]["latency_ms"]
 
 
 def test_a_gateway_with_the_log_off_or_on_a_full_disk_serves_every_request(slm: Upstream, llm: Upstream, tmp_path: Path) -> None:

@@ -22,8 +22,10 @@ from router.gateway import Gateway
 from router.policy.compiled import Policy
 from router.policy.decide import Decision, Hints, decide
 from router.policy.schema import AdapterSpec, RouteSpec
+from router.policy.shadow import shadow_decide
 from router.telemetry.meter import StreamMeter, cost_usd, text_of, usage_of
 from router.telemetry.record import RequestRecord
+from router.tenancy import sessions
 from router.tenancy.auth import SINGLE_TENANT, authenticate
 from router.tenancy.limits import admit
 from router.upstream.base import Target
@@ -110,7 +112,7 @@ def judge(gw: Gateway, ctx: RequestContext, body: dict[str, Any], resolved: Reso
 
 
 def choose(gw: Gateway, ctx: RequestContext, resolved: Resolved, c: Classification, hints: Hints) -> Decision:
-    decision = decide(ctx.policy, resolved.name, resolved.route, c, hints, gw.latency.snapshot())
+    decision = decide(ctx.policy, resolved.name, resolved.route, c, hints, gw.latency.snapshot(), gw.load.snapshot(ctx.policy))
     if resolved.adapter is not None:
         decision = replace(
             decision, reason="adapter", detail=f"adapter {resolved.adapter.adapter!r} on {resolved.adapter.base!r}"
@@ -145,10 +147,39 @@ async def admit_tenant(gw: Gateway, ctx: RequestContext, c: Classification, reco
     return hints
 
 
+async def attach_session(gw: Gateway, ctx: RequestContext, resolved: Resolved, body: dict[str, Any], hints: Hints) -> Hints:
+    """The session id and its pinned model, for routes that keep sessions (one store read)."""
+    if resolved.route.session is None:
+        return hints
+    return await sessions.attach(gw.store, ctx.tenant or SINGLE_TENANT, resolved.route, body, hints)
+
+
+async def pin_session(gw: Gateway, ctx: RequestContext, route: RouteSpec, hints: Hints, decision: Decision, a: Attempted) -> None:
+    if decision.session is not None and a.target is not None:
+        await sessions.remember(gw.store, ctx.tenant or SINGLE_TENANT, route, hints, decision, a.target.name, a.target.spec.tier)
+
+
+def shadow(gw: Gateway, ctx: RequestContext, record: RequestRecord, decision: Decision, c: Classification, hints: Hints) -> None:
+    """Decide again with the candidate policy, if one is shadowed (no model call), and note the difference."""
+    if gw.shadow is None or not decision.candidates:
+        return
+    result = shadow_decide(gw.shadow.current, decision, ctx.tenant, c, hints, gw.latency.snapshot(), gw.load.snapshot(ctx.policy))
+    gw.shadow_tally.add(result)
+    record.shadow = (result.changed, result.live_reason, result.reason, result.live_cost_usd, result.cost_usd)
+
+
 def _headers(ctx: RequestContext, decision: Decision, attempted: Attempted) -> dict[str, str]:
     target = attempted.target
     assert target is not None
+    extra = {}
+    if decision.task_kind is not None:
+        extra["x-router-task-kind"] = decision.task_kind
+    if decision.expert is not None:
+        extra["x-router-expert"] = decision.expert
+    if decision.session is not None:
+        extra["x-router-session"] = decision.session
     return {
+        **extra,
         "x-request-id": ctx.request_id,
         "x-router-route": decision.route,
         "x-router-tier": target.spec.tier,
@@ -168,19 +199,27 @@ async def generate(gw: Gateway, ctx: RequestContext, body: dict[str, Any], path:
     record.started = ctx.started
     classification = judge(gw, ctx, body, resolved)
     hints = await admit_tenant(gw, ctx, classification, record) if ctx.policy.multi_tenant else ctx.hints
+    hints = await attach_session(gw, ctx, resolved, body, hints)
     decision = choose(gw, ctx, resolved, classification, hints)
+    shadow(gw, ctx, record, decision, classification, hints)
     targets = targets_for(ctx.policy, decision, resolved.adapter)
     _describe(record, decision, classification)
+    if decision.strategy == "delegate":
+        from router.delegating import delegate  # it builds on this module's accounting
+
+        return await delegate(gw, ctx, body, path, resolved.route, decision, targets, record, hints)
     if decision.strategy == "cascade":
         return await _cascade(gw, ctx, body, path, decision, targets, record)
     if body.get("stream") is True:
         outcome = await _or_account(gw, record, dispatch_stream(targets, gw.upstream_for, path, body, gw.guard(ctx.policy)))
+        await pin_session(gw, ctx, resolved.route, hints, decision, outcome.attempted)
         headers = _headers(ctx, decision, outcome.attempted)
         return Result(
             headers,
             stream=_metered(gw, ctx, record, outcome.attempted, relay(outcome)),
         )
     plain = await _or_account(gw, record, dispatch_plain(targets, gw.upstream_for, path, body, gw.guard(ctx.policy)))
+    await pin_session(gw, ctx, resolved.route, hints, decision, plain.attempted)
     account_plain(gw, ctx, record, plain.attempted, plain.reply.data)
     return Result(_headers(ctx, decision, plain.attempted), plain.reply.body)
 
@@ -190,6 +229,12 @@ OPERATIONS = {"chat/completions": "chat", "completions": "text_completion", "emb
 
 def _describe(record: RequestRecord, decision: Decision, c: Classification) -> None:
     record.reason = decision.reason
+    record.task_kind, record.expert, record.session, record.spilled = (
+        decision.task_kind,
+        decision.expert,
+        decision.session,
+        decision.spilled,
+    )
     record.prompt_tokens, record.classifier_ms = c.prompt_tokens, c.elapsed_ms
     record.p_strong = c.scores.p_strong if c.scorer != "none" else None
 
@@ -223,8 +268,8 @@ def _costs(ctx: RequestContext, record: RequestRecord) -> None:
     assert record.model is not None
     record.cost_usd = cost_usd(ctx.policy.models[record.model], record.prompt_tokens, record.completion_tokens)
     route = ctx.policy.routes.get(record.route)
-    llm = route.tiers.get("llm") if route is not None else None
-    reference = ctx.policy.models[llm[0]] if llm else None  # the savings are measured against the route's LLM tier
+    llm = (route.tiers.get("llm") or ([route.core] if route.core else None)) if route is not None else None
+    reference = ctx.policy.models[llm[0]] if llm else None  # savings: against the route's LLM tier (a delegate's core)
     record.llm_cost_usd = cost_usd(reference, record.prompt_tokens, record.completion_tokens) if reference else record.cost_usd
 
 
@@ -235,9 +280,10 @@ def account_plain(gw: Gateway, ctx: RequestContext, record: RequestRecord, attem
         record.completion_tokens, record.tokens_estimated = gw.classifier.counter.count(text_of(data)), True
     else:
         record.prompt_tokens, record.completion_tokens = usage
-    record.ttft_s = time.perf_counter() - ctx.started
+    started = ctx.started if record.started is None else record.started
+    record.ttft_s = time.perf_counter() - started
     _costs(ctx, record)
-    _finish(gw, record, ctx.started)
+    _finish(gw, record, started)
 
 
 async def _metered(
@@ -321,7 +367,9 @@ async def embeddings(gw: Gateway, ctx: RequestContext, body: dict[str, Any]) -> 
 
 
 async def explain(gw: Gateway, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
-    classification, decision = plan(gw, ctx, body, await resolve(gw, ctx, body.get("model")), ctx.hints)
+    resolved = await resolve(gw, ctx, body.get("model"))
+    hints = await attach_session(gw, ctx, resolved, body, ctx.hints)  # reads the pin, never writes it
+    classification, decision = plan(gw, ctx, body, resolved, hints)
     return {
         "policy_version": ctx.policy.digest,
         "classification": classification.as_dict(),
@@ -337,6 +385,7 @@ def parse_hints(headers: Mapping[str, str]) -> Hints:
         tier=tier,  # type: ignore[arg-type]
         latency_budget_ms=_positive(headers, "x-router-latency-budget-ms"),
         max_cost_usd=_positive(headers, "x-router-max-cost-usd"),
+        session=sessions.header_session(headers),
     )
 
 

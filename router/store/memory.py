@@ -71,6 +71,7 @@ class MemoryStore(Store):
         self._ledger: dict[tuple[str, str, str], LedgerEntry] = {}  # (day, tenant, model)
         self._breakers: dict[str, Breaker] = {}
         self._adapters: dict[str, dict[str, Adapter]] = {}  # tenant -> name -> adapter
+        self._sessions: dict[tuple[str, str], tuple[str, float]] = {}  # (tenant, session) -> (value, expiry)
 
     # Rate limits
     async def hit(self, key: str, limit: int, window_s: float, cost: int = 1, now: float | None = None) -> RateDecision:
@@ -93,6 +94,8 @@ class MemoryStore(Store):
         idle = [key for key, (log, window_s) in self._rates.items() if log.expires_at(window_s) <= now]
         for key in idle:
             del self._rates[key]
+        for skey in [k for k, (_, expiry) in self._sessions.items() if expiry <= now]:
+            del self._sessions[skey]
 
     # Spend
     async def add_spend(self, tenant: str, usd: float, now: float | None = None) -> None:
@@ -173,6 +176,20 @@ class MemoryStore(Store):
         return sorted(self._adapters.get(tenant, {}).values(), key=lambda a: a.name)
 
     # Health
+    # Sessions
+    async def put_session(self, tenant: str, session: str, value: str, ttl_s: float, now: float | None = None) -> None:
+        now = clock(now)
+        self._sessions[(tenant, session)] = (value, now + ttl_s)
+        self._hits += 1
+        if self._hits % SWEEP_EVERY == 0:
+            self._sweep(now)
+
+    async def get_session(self, tenant: str, session: str, now: float | None = None) -> str | None:
+        found = self._sessions.get((tenant, session))
+        if found is None or found[1] <= clock(now):
+            return None
+        return found[0]
+
     async def ping(self) -> bool:
         return True
 

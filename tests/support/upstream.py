@@ -6,6 +6,12 @@ Run: python -m tests.support.upstream --port 0 --name slm   (prints "READY <port
 Control: POST /_control {"mode": ..., ...}; GET /_received; POST /_reset.
 Modes: ok, status (status, retry_after), garbage, hang, stall_after (chunks before stalling),
 close_mid (chunks before dropping the connection), fail_rate (status on a share of requests).
+Scripted agent turns: {"script": [turn, ...]} picks the turn by how many assistant messages the request
+already holds; a turn is {"tool_calls": [{"name", "arguments"}]} (made only when the request offers a
+tool of that name, as a real model would; plain or streamed) or {"reply": "text"}, where "{tool_results}"
+in the text becomes the contents of the request's tool messages joined by " | ".
+Load: GET /metrics (vLLM's vllm:num_requests_waiting) and GET /slots (llama.cpp) report requests in
+flight beyond control "slots" (default 1) as waiting.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ class State:
         self.received: list[dict[str, Any]] = []
         self.loaded: set[str] = set()
         self.rng = random.Random(0)
+        self.in_flight = 0
 
 
 def _note(state: State, request: web.Request, body: dict[str, Any]) -> None:
@@ -47,8 +54,26 @@ def _text(body: dict[str, Any]) -> str:
     return prompt if isinstance(prompt, str) else json.dumps(prompt)
 
 
+def _turn(state: State, body: dict[str, Any]) -> dict[str, Any] | None:
+    """The scripted turn for this request, if the upstream is scripted."""
+    script = state.control.get("script")
+    if not isinstance(script, list) or not script:
+        return None
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    turn = dict(script[min(sum(m.get("role") == "assistant" for m in messages), len(script) - 1)])
+    offered = {t.get("function", {}).get("name") for t in body.get("tools") or [] if isinstance(t, dict)}
+    calls = turn.get("tool_calls")
+    if calls is not None and not all(c["name"] in offered for c in calls):
+        turn = {"reply": turn.get("otherwise", "no tools offered, so I answer myself")}
+    if isinstance(turn.get("reply"), str):
+        results = [str(m.get("content")) for m in messages if m.get("role") == "tool"]
+        turn["reply"] = turn["reply"].replace("{tool_results}", " | ".join(results))
+    return turn
+
+
 def _words(state: State, body: dict[str, Any]) -> list[str]:
-    reply = state.control.get("reply")
+    turn = _turn(state, body)
+    reply = turn.get("reply") if turn is not None else state.control.get("reply")
     text = reply if isinstance(reply, str) else f"[{state.name}] you said: {_text(body)[:60]}"
     n = body.get("max_tokens") or body.get("max_completion_tokens") or 1000
     return text.split(" ")[: int(n)]
@@ -88,6 +113,14 @@ async def _gate(state: State, request: web.Request) -> web.StreamResponse | None
 
 async def chat(request: web.Request) -> web.StreamResponse:
     state: State = request.app["state"]
+    state.in_flight += 1
+    try:
+        return await _chat(state, request)
+    finally:
+        state.in_flight -= 1
+
+
+async def _chat(state: State, request: web.Request) -> web.StreamResponse:
     raw = await request.read()
     body = json.loads(raw)
     _note(state, request, body)
@@ -115,8 +148,10 @@ async def chat(request: web.Request) -> web.StreamResponse:
         choice: dict[str, Any] = {"index": 0, "finish_reason": finish}
         if is_chat:
             choice["message"] = {"role": "assistant", "content": text}
-            if "tool_calls" in state.control:
-                calls = state.control["tool_calls"]
+            turn = _turn(state, body)
+            scripted = turn.get("tool_calls") if turn is not None else None
+            if "tool_calls" in state.control or scripted:
+                calls = scripted or state.control["tool_calls"]
                 choice["message"] = {
                     "role": "assistant",
                     "content": None,
@@ -151,6 +186,9 @@ async def _stream(
 ) -> web.StreamResponse:
     response = web.StreamResponse(headers={"content-type": "text/event-stream"})
     await response.prepare(request)
+    turn = _turn(state, body) if is_chat else None
+    if turn is not None and turn.get("tool_calls"):
+        return await _stream_calls(response, body, turn["tool_calls"])
     interval = float(state.control.get("interval_ms", 0)) / 1000
     mode = state.control.get("mode")
     stop_after = int(state.control.get("chunks", 2))
@@ -210,6 +248,48 @@ async def _stream(
     await response.write(b"data: [DONE]\n\n")
     await response.write_eof()
     return response
+
+
+async def _stream_calls(response: web.StreamResponse, body: dict[str, Any], calls: list[dict[str, Any]]) -> web.StreamResponse:
+    """A streamed tool-call turn, as OpenAI sends one: name first, arguments in pieces."""
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        data = {"id": "cmpl-script", "object": "chat.completion.chunk", "created": 0, "model": body.get("model"),
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}  # fmt: skip
+        return b"data: " + json.dumps(data).encode() + b"\n\n"
+
+    await response.write(chunk({"role": "assistant", "content": None}))
+    for i, call in enumerate(calls):
+        head = {"index": i, "id": f"call_{i}", "type": "function", "function": {"name": call["name"], "arguments": ""}}
+        await response.write(chunk({"tool_calls": [head]}))
+        args = call["arguments"]
+        for piece in (args[: len(args) // 2], args[len(args) // 2 :]):
+            await response.write(chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}))
+    await response.write(chunk({}, "tool_calls"))
+    await response.write(b"data: [DONE]\n\n")
+    await response.write_eof()
+    return response
+
+
+async def load_metrics(request: web.Request) -> web.StreamResponse:
+    """vLLM's Prometheus endpoint, reduced to the queue gauges the gateway polls."""
+    state: State = request.app["state"]
+    waiting = max(0, state.in_flight - int(state.control.get("slots", 1)))
+    running = state.in_flight - waiting
+    text = (
+        "# TYPE vllm:num_requests_waiting gauge\n"
+        f'vllm:num_requests_waiting{{model_name="any"}} {float(waiting)}\n'
+        "# TYPE vllm:num_requests_running gauge\n"
+        f'vllm:num_requests_running{{model_name="any"}} {float(running)}\n'
+    )
+    return web.Response(text=text, content_type="text/plain")
+
+
+async def slots(request: web.Request) -> web.StreamResponse:
+    """llama.cpp's /slots: one entry per slot, busy ones processing."""
+    state: State = request.app["state"]
+    n = int(state.control.get("slots", 1))
+    return web.json_response([{"id": i, "is_processing": i < state.in_flight} for i in range(n)])
 
 
 async def embeddings(request: web.Request) -> web.StreamResponse:
@@ -318,6 +398,8 @@ def make_app(name: str) -> web.Application:
     app.router.add_get("/v1/models", models)
     app.router.add_post("/v1/messages", anthropic_messages)
     app.router.add_post("/v1/load_lora_adapter", load_lora)
+    app.router.add_get("/metrics", load_metrics)
+    app.router.add_get("/slots", slots)
     app.router.add_post("/_control", control)
     app.router.add_get("/_received", received)
     app.router.add_post("/_reset", reset)

@@ -16,7 +16,8 @@ _CODE = re.compile(
 _MATH = re.compile(
     r"\b(solve|equation|integral|derivative|sum of|product of|how many|how much|percent(age)?|arithmetic|"
     r"algebra|calculate|compute|multiply|divide|fraction|probability|prove that|theorem|lemma|prime)\b|"
-    r"\d+\s*[-+*/x×÷^]\s*\d+|[=∑∫√≤≥]"
+    r"\d+\s*[-+*/x×÷^]\s*\d+|[=∑∫√≤≥]",
+    re.IGNORECASE,
 )
 
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from openai import OpenAI
 
 from tests.support.experts import CHAT_PROMPT, CODE_PROMPT, IMAGE, MATH_PROMPT, PROOF_PROMPT, Fleet, dumps, experts_policy, fleet
 from tests.support.procs import Gateway, run_router, start_gateway

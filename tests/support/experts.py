@@ -62,9 +62,13 @@ def experts_policy(f: Fleet, **extra: Any) -> dict[str, Any]:
             "local-math": _model(f.maths.base_url, "slm", "qwen-math", skills=["math"]),
             "local-vision": _model(f.vision.base_url, "slm", "llava", capabilities={"vision": True}),
             "hosted-llm": _model(
-                f.llm.base_url, "llm", "gpt-4o", context_window=128000, capabilities={"vision": True},
+                f.llm.base_url,
+                "llm",
+                "gpt-4o",
+                context_window=128000,
+                capabilities={"vision": True},
                 price={"input_per_mtok": 2.5, "output_per_mtok": 10.0},
-            ),  # fmt: skip
+            ),
         },
         "routes": {
             "auto": {

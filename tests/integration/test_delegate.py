@@ -23,7 +23,7 @@ ASK_BOTH = {
     ]
 }
 FINAL = {"reply": "final answer from {tool_results}"}
-WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}}}
+WEATHER: Any = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}}}
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def test_callers_own_tools_go_back_to_the_caller(gw: Gateway, ups: Fleet) -> Non
         model="agent",
         messages=[{"role": "user", "content": "weather?"}],
         tools=[WEATHER],
-        stream=True,  # type: ignore[list-item]
+        stream=True,
     )
     names = [
         tc.function.name

@@ -118,3 +118,18 @@ def test_experts_are_checked_at_load(tmp_path: Path, ups: Fleet) -> None:
     assert out.returncode == 1
     assert "does not declare skill 'code'" in out.stderr
     assert "is tier slm, listed under llm" in out.stderr
+
+
+def test_policy_examples_validate_and_route_by_kind(root: Path) -> None:
+    examples = sorted(str(p) for p in (root / "policies").glob("*.yaml"))
+    assert len(examples) >= 3
+    out = run_router("policy", "validate", *examples)
+    assert out.returncode == 0, out.stderr
+    for prompt, model in ((CODE_PROMPT, "local-coder"), (MATH_PROMPT, "local-math"), (CHAT_PROMPT, "local-phi3")):
+        shown = run_router("explain", "--policy", str(root / "policies" / "experts.yaml"), prompt)
+        assert shown.returncode == 0, shown.stderr
+        assert json.loads(shown.stdout)["decision"]["model"] == model
+    agent = run_router("explain", "--policy", str(root / "policies" / "delegate.yaml"), "--route", "agent", CODE_PROMPT)
+    decision = json.loads(agent.stdout)["decision"]
+    assert (decision["strategy"], decision["model"], decision["reason"]) == ("delegate", "hosted-gpt4o", "delegate")
+    assert "ask_code (local-coder)" in decision["detail"]

@@ -34,6 +34,7 @@ QUESTION_SCHEMA = {
     "required": ["question"],
 }
 MAX_QUESTION_CHARS = 32_000
+MAX_CALLS_PER_TURN = 8  # a core (steered by a hostile prompt) asking for 100 experts at once gets 8 answers
 
 
 @dataclass(slots=True)
@@ -135,15 +136,17 @@ class Delegation:
     async def run_calls(self, content: Any, calls: list[dict[str, Any]]) -> None:
         """Run the ask_* calls in parallel and append the turn and the answers to the conversation."""
         jobs: list[Awaitable[ExpertAnswer]] = []
-        for call in calls:
+        for i, call in enumerate(calls):
             kind = self.kinds[call["function"]["name"]]
             question = question_of(call["function"].get("arguments"))
-            if question is None:
+            if i >= MAX_CALLS_PER_TURN:
+                jobs.append(_said(ExpertAnswer(kind, call["id"], f"error: at most {MAX_CALLS_PER_TURN} expert calls per turn")))
+            elif question is None:
                 jobs.append(_said(ExpertAnswer(kind, call["id"], 'error: call with {"question": "..."}')))
             else:
                 jobs.append(self.ask(kind, call["id"], question))
         answers = await asyncio.gather(*jobs)
-        self.delegations += sum(1 for c in calls if question_of(c["function"].get("arguments")) is not None)
+        self.delegations += sum(1 for c in calls[:MAX_CALLS_PER_TURN] if question_of(c["function"].get("arguments")) is not None)
         self.spent += sum(a.cost_usd for a in answers)
         self.messages.append({"role": "assistant", "content": content, "tool_calls": calls})
         self.messages.extend({"role": "tool", "tool_call_id": a.call_id, "content": a.text} for a in answers)

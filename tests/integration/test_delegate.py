@@ -183,3 +183,27 @@ def test_every_sub_call_is_in_the_ledger_and_the_log(gw: Gateway, ups: Fleet) ->
     assert next(x for x in subs.values() if x["reason"] == "core_turn")["cost_usd"] > 0
     metrics = httpx.get(gw.url + "/metrics").text
     assert 'router_delegations_total{model="local-coder",route="agent",status="200",task_kind="code"}' in metrics
+
+
+def test_a_core_asking_for_many_experts_at_once_is_capped(gw: Gateway, ups: Fleet) -> None:
+    """A prompt can steer the core into fanning out: one turn runs at most 8 expert calls."""
+    many = {"tool_calls": [{"name": "ask_math", "arguments": json.dumps({"question": f"{i} + 1?"})} for i in range(20)]}
+    ups.llm.control(script=[many, FINAL])
+    r = ask(gw)
+    assert r.status_code == 200, r.text
+    assert r.headers["x-router-delegations"] == "8"
+    assert len(ups.maths.received()) == 8
+    assert r.json()["choices"][0]["message"]["content"].count("error: at most 8 expert calls per turn") == 12
+
+
+def test_tenant_budget_stops_delegating(ups: Fleet, tmp_path_factory: pytest.TempPathFactory) -> None:
+    tenants = {"acme": {"api_keys": ["${ACME_KEY}"], "limits": {"usd_per_day": 0.0001}}}
+    g = start_gateway(dumps(experts_policy(ups, tenants=tenants)), tmp_path_factory.mktemp("budget"), {"ACME_KEY": "sk-acme"})
+    try:
+        ups.llm.control(script=[{"tool_calls": [ASK_BOTH["tool_calls"][1]], "otherwise": "answered alone"}])
+        r = ask(g, headers={"authorization": "Bearer sk-acme"})
+        assert r.status_code == 200, r.text
+        assert r.headers["x-router-delegations"] == "1"  # the first core turn spent what was left of the day's budget
+        assert [bool(tool_names(c)) for c in ups.llm.received()] == [True, False]
+    finally:
+        g.stop()

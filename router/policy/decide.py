@@ -18,7 +18,7 @@ from typing import Any
 from router.classify.classifier import Classification
 from router.errors import UnsupportedContent
 from router.policy.compiled import Policy
-from router.policy.experts import tier_models
+from router.policy.experts import VISION, tier_models
 from router.policy.schema import ModelSpec, RouteSpec, Tier
 
 TIER_RANK: dict[str, int] = {"slm": 0, "llm": 1}
@@ -132,7 +132,7 @@ def decide(
     """`load`: per model, how many requests are queued beyond its limit (absent or 0: not saturated)."""
     live = live or {}
     models = policy.models
-    kind = c.task_kind
+    kind = VISION if c.has_images else c.task_kind  # images go to the vision experts whatever the text asks
     slm_experts, slm_all = tier_models(route, kind, "slm")
     llm_experts, llm_all = tier_models(route, kind, "llm")
     core = [route.core] if route.core else []

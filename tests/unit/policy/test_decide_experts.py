@@ -52,10 +52,11 @@ def policy(data: dict[str, Any] = POLICY) -> Policy:
     return parse_policy(json.dumps(data).encode(), "t.yaml", {})
 
 
-def cls(kind: str, p: float = 0.1, tokens: int = 100, **kw: Any) -> Classification:
+def cls(kind: str, p: float = 0.1, tokens: int = 100, task_kind_as: str | None = None, **kw: Any) -> Classification:
+    """`kind` is the decision's expected task kind; `task_kind_as` what the classifier said, when it differs."""
     base: dict[str, Any] = dict(needs_tools=False, needs_json=False, wants_logprobs=False, has_images=False, stream=False)
     base.update(kw)
-    return Classification(Scores(p, 0.0, 0.0), "test", tokens, 100, elapsed_ms=0.0, task_kind=kind, **base)
+    return Classification(Scores(p, 0.0, 0.0), "test", tokens, 100, elapsed_ms=0.0, task_kind=task_kind_as or kind, **base)
 
 
 @pytest.mark.parametrize(
@@ -67,6 +68,7 @@ def cls(kind: str, p: float = 0.1, tokens: int = 100, **kw: Any) -> Classificati
         (cls("code", 0.9), Hints(), "bigcoder", "expert", "bigcoder"),  # the llm tier's code expert
         (cls("math", 0.9), Hints(), "gpt", "threshold", None),  # no llm math expert: the tier's model
         (cls("vision", has_images=True), Hints(), "eye", "expert", "eye"),
+        (cls("vision", has_images=True, task_kind_as="chat"), Hints(), "eye", "expert", "eye"),  # images decide the kind
         (cls("code", needs_tools=True), Hints(), "phi", "threshold", None),  # the coder takes no tools
         (cls("code"), Hints(tier="llm"), "bigcoder", "tier_hint", "bigcoder"),
         (cls("chat", tokens=6000), Hints(), "gpt", "context_window", None),
@@ -75,7 +77,8 @@ def cls(kind: str, p: float = 0.1, tokens: int = 100, **kw: Any) -> Classificati
 def test_experts_table(c: Classification, hints: Hints, model: str, reason: str, expert: str | None) -> None:
     p = policy()
     d = decide(p, "auto", p.routes["auto"], c, hints)
-    assert (d.candidates[0], d.reason, d.expert, d.task_kind) == (model, reason, expert, c.task_kind), d.detail
+    kind = "vision" if c.has_images else c.task_kind
+    assert (d.candidates[0], d.reason, d.expert, d.task_kind) == (model, reason, expert, kind), d.detail
 
 
 def test_expert_candidates_fall_back_within_the_tier_first() -> None:

@@ -147,18 +147,6 @@ async def admit_tenant(gw: Gateway, ctx: RequestContext, c: Classification, reco
     return hints
 
 
-async def attach_session(gw: Gateway, ctx: RequestContext, resolved: Resolved, body: dict[str, Any], hints: Hints) -> Hints:
-    """The session id and its pinned model, for routes that keep sessions (one store read)."""
-    if resolved.route.session is None:
-        return hints
-    return await sessions.attach(gw.store, ctx.tenant or SINGLE_TENANT, resolved.route, body, hints)
-
-
-async def pin_session(gw: Gateway, ctx: RequestContext, route: RouteSpec, hints: Hints, decision: Decision, a: Attempted) -> None:
-    if decision.session is not None and a.target is not None:
-        await sessions.remember(gw.store, ctx.tenant or SINGLE_TENANT, route, hints, decision, a.target.name, a.target.spec.tier)
-
-
 def shadow(gw: Gateway, ctx: RequestContext, record: RequestRecord, decision: Decision, c: Classification, hints: Hints) -> None:
     """Decide again with the candidate policy, if one is shadowed (no model call), and note the difference."""
     if gw.shadow is None or not decision.candidates:
@@ -199,7 +187,7 @@ async def generate(gw: Gateway, ctx: RequestContext, body: dict[str, Any], path:
     record.started = ctx.started
     classification = judge(gw, ctx, body, resolved)
     hints = await admit_tenant(gw, ctx, classification, record) if ctx.policy.multi_tenant else ctx.hints
-    hints = await attach_session(gw, ctx, resolved, body, hints)
+    hints = await sessions.attach(gw.store, ctx.tenant or SINGLE_TENANT, resolved.route, body, hints)
     decision = choose(gw, ctx, resolved, classification, hints)
     shadow(gw, ctx, record, decision, classification, hints)
     targets = targets_for(ctx.policy, decision, resolved.adapter)
@@ -212,14 +200,14 @@ async def generate(gw: Gateway, ctx: RequestContext, body: dict[str, Any], path:
         return await _cascade(gw, ctx, body, path, decision, targets, record)
     if body.get("stream") is True:
         outcome = await _or_account(gw, record, dispatch_stream(targets, gw.upstream_for, path, body, gw.guard(ctx.policy)))
-        await pin_session(gw, ctx, resolved.route, hints, decision, outcome.attempted)
+        await sessions.remember(gw.store, ctx.tenant or SINGLE_TENANT, resolved.route, hints, decision, outcome.target)
         headers = _headers(ctx, decision, outcome.attempted)
         return Result(
             headers,
             stream=_metered(gw, ctx, record, outcome.attempted, relay(outcome)),
         )
     plain = await _or_account(gw, record, dispatch_plain(targets, gw.upstream_for, path, body, gw.guard(ctx.policy)))
-    await pin_session(gw, ctx, resolved.route, hints, decision, plain.attempted)
+    await sessions.remember(gw.store, ctx.tenant or SINGLE_TENANT, resolved.route, hints, decision, plain.target)
     account_plain(gw, ctx, record, plain.attempted, plain.reply.data)
     return Result(_headers(ctx, decision, plain.attempted), plain.reply.body)
 
@@ -368,7 +356,7 @@ async def embeddings(gw: Gateway, ctx: RequestContext, body: dict[str, Any]) -> 
 
 async def explain(gw: Gateway, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
     resolved = await resolve(gw, ctx, body.get("model"))
-    hints = await attach_session(gw, ctx, resolved, body, ctx.hints)  # reads the pin, never writes it
+    hints = await sessions.attach(gw.store, ctx.tenant or SINGLE_TENANT, resolved.route, body, ctx.hints)  # reads only
     classification, decision = plan(gw, ctx, body, resolved, hints)
     return {
         "policy_version": ctx.policy.digest,

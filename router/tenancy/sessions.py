@@ -16,8 +16,9 @@ from typing import Any
 
 from router.errors import BadRequest
 from router.policy.decide import TIER_RANK, Decision, Hints, SessionPin
-from router.policy.schema import RouteSpec, Tier
+from router.policy.schema import RouteSpec
 from router.store.base import Store
+from router.upstream.base import Target
 
 HEADER = "x-router-session"
 MAX_SESSION_ID = 256
@@ -65,17 +66,19 @@ def _decode(raw: str | None) -> SessionPin | None:
 
 async def attach(store: Store, tenant: str, route: RouteSpec, body: dict[str, Any], hints: Hints) -> Hints:
     """The hints with the session id and its pin (one store read, only for requests with a session)."""
+    if route.session is None and hints.session is None:
+        return hints
     session = session_of(route, body, hints)
     if session is None:
         return replace(hints, session=None) if hints.session is not None else hints
     return replace(hints, session=session, pin=_decode(await store.get_session(tenant, _digest(session))))
 
 
-async def remember(store: Store, tenant: str, route: RouteSpec, hints: Hints, decision: Decision, model: str, tier: Tier) -> None:
+async def remember(store: Store, tenant: str, route: RouteSpec, hints: Hints, decision: Decision, answered: Target) -> None:
     """Pin (or refresh) the session on the model that answered; an overridden turn pins only upward."""
     if route.session is None or hints.session is None or decision.session is None:
         return
-    pin = hints.pin
+    pin, model, tier = hints.pin, answered.name, answered.spec.tier
     if decision.session == "overridden" and pin is not None and TIER_RANK[tier] <= TIER_RANK[pin.tier]:
         model, tier = pin.model, pin.tier  # keep the pin (and its TTL running from this turn)
     await store.put_session(tenant, _digest(hints.session), f"{tier}:{model}", route.session.ttl_s)

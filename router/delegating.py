@@ -18,7 +18,7 @@ from router.dispatch.attempts import PlainOutcome, StreamOutcome, dispatch_plain
 from router.dispatch.delegate import Delegation, ExpertAnswer, Final, check_caller_tools
 from router.errors import BadRequest, RouterError, UpstreamTimeout
 from router.gateway import Gateway
-from router.pipeline import RequestContext, Result, _finish, _headers, _metered, _or_account, account_plain
+from router.pipeline import RequestContext, Result, _finish, _headers, _metered, _or_account, _renamed, account_plain
 from router.policy.decide import Decision, Hints
 from router.policy.schema import RouteSpec
 from router.telemetry.meter import text_of
@@ -92,7 +92,10 @@ async def delegate(
     record.delegations = final.delegations
     if final.stream is not None:
         headers = _headers(ctx, decision, final.stream.attempted) | {"x-router-delegations": str(final.delegations)}
-        return Result(headers, stream=_metered(gw, ctx, record, final.stream.attempted, relay(final.stream, held=final.held)))
+        stream = _metered(gw, ctx, record, final.stream.attempted, relay(final.stream, held=final.held), decision.route)
+        return Result(headers, stream=stream)
     assert final.plain is not None and final.body is not None
-    account_plain(gw, ctx, record, final.plain.attempted, final.plain.reply.data)
-    return Result(_headers(ctx, decision, final.plain.attempted) | {"x-router-delegations": str(final.delegations)}, final.body)
+    reply = final.plain.reply
+    account_plain(gw, ctx, record, final.plain.attempted, reply.data)
+    headers = _headers(ctx, decision, final.plain.attempted, reply.headers) | {"x-router-delegations": str(final.delegations)}
+    return _renamed(Result(headers, final.body, data=reply.data), decision.route)

@@ -28,6 +28,9 @@ Two implementations keep the same semantics and run the same contract tests:
     Sessions      put_session(tenant, session, value, ttl_s, now=None); get_session(tenant, session, now=None)
         A session's pinned routing choice (a short string), per tenant: one tenant can never read or write
         another's. Expires ttl_s after the last put. `session` is a digest of the caller's id.
+    Responses     put_response(tenant, response_id, doc, ttl_s, now=None); get_response(tenant, response_id, now=None)
+        Stored Responses-API responses (a JSON document each) that `previous_response_id` continues, per
+        tenant: one tenant never reads another's. Each expires `ttl_s` after it was put.
     Health        ping() -> bool; aclose(); stats: StoreStats
 
 Times are UNIX seconds (`time.time()`, the caller's clock; replicas need NTP-synchronised clocks) and
@@ -232,6 +235,12 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def get_session(self, tenant: str, session: str, now: float | None = None) -> str | None: ...
+    # Stored responses
+    @abc.abstractmethod
+    async def put_response(self, tenant: str, response_id: str, doc: bytes, ttl_s: float, now: float | None = None) -> None: ...
+
+    @abc.abstractmethod
+    async def get_response(self, tenant: str, response_id: str, now: float | None = None) -> bytes | None: ...
 
     # Health
     @abc.abstractmethod

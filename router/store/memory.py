@@ -7,7 +7,7 @@ Redis store. Rate logs of idle keys are swept every few thousand hits so memory 
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -30,6 +30,9 @@ from router.store.base import (
 )
 
 SWEEP_EVERY = 4096
+MAX_SESSIONS = 100_000  # session pins kept in process at most; beyond, the least recently used are forgotten
+MAX_RESPONSES = 100_000  # stored responses kept in process at most (count and bytes); the oldest go first
+MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -72,6 +75,8 @@ class MemoryStore(Store):
         self._breakers: dict[str, Breaker] = {}
         self._adapters: dict[str, dict[str, Adapter]] = {}  # tenant -> name -> adapter
         self._sessions: dict[tuple[str, str], tuple[str, float]] = {}  # (tenant, session) -> (value, expiry)
+        self._responses: OrderedDict[tuple[str, str], tuple[float, bytes]] = OrderedDict()  # -> (expires, doc)
+        self._response_bytes = 0
 
     # Rate limits
     async def hit(self, key: str, limit: int, window_s: float, cost: int = 1, now: float | None = None) -> RateDecision:
@@ -175,14 +180,35 @@ class MemoryStore(Store):
     async def list_adapters(self, tenant: str) -> list[Adapter]:
         return sorted(self._adapters.get(tenant, {}).values(), key=lambda a: a.name)
 
-    # Health
+    # Stored responses
+    async def put_response(self, tenant: str, response_id: str, doc: bytes, ttl_s: float, now: float | None = None) -> None:
+        now = clock(now)
+        responses, key = self._responses, (tenant, response_id)
+        if key in responses:
+            self._response_bytes -= len(responses.pop(key)[1])
+        while responses and (
+            len(responses) >= MAX_RESPONSES
+            or self._response_bytes + len(doc) > MAX_RESPONSE_BYTES
+            or next(iter(responses.values()))[0] <= now
+        ):
+            self._response_bytes -= len(responses.popitem(last=False)[1][1])  # the oldest first
+        responses[key] = (now + ttl_s, doc)
+        self._response_bytes += len(doc)
+
+    async def get_response(self, tenant: str, response_id: str, now: float | None = None) -> bytes | None:
+        entry = self._responses.get((tenant, response_id))
+        return entry[1] if entry is not None and entry[0] > clock(now) else None
+
     # Sessions
     async def put_session(self, tenant: str, session: str, value: str, ttl_s: float, now: float | None = None) -> None:
         now = clock(now)
-        self._sessions[(tenant, session)] = (value, now + ttl_s)
-        self._hits += 1
-        if self._hits % SWEEP_EVERY == 0:
+        sessions, key = self._sessions, (tenant, session)
+        sessions.pop(key, None)  # re-inserted last: the dict's order is the order of last use
+        if len(sessions) >= MAX_SESSIONS:
             self._sweep(now)
+            while len(sessions) >= MAX_SESSIONS:  # many live sessions: the least recently used go first
+                del sessions[next(iter(sessions))]
+        sessions[key] = (value, now + ttl_s)
 
     async def get_session(self, tenant: str, session: str, now: float | None = None) -> str | None:
         found = self._sessions.get((tenant, session))
@@ -190,6 +216,7 @@ class MemoryStore(Store):
             return None
         return found[0]
 
+    # Health
     async def ping(self) -> bool:
         return True
 

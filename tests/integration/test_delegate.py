@@ -56,7 +56,7 @@ def tool_names(request: dict[str, Any]) -> list[str]:
 
 
 def test_core_calls_experts_in_parallel_and_answers_with_their_results(gw: Gateway, ups: Fleet) -> None:
-    ups.llm.control(script=[ASK_BOTH, FINAL])
+    ups.llm.control(agent=[ASK_BOTH, FINAL])
     ups.coder.control(delay_ms=1500)
     ups.maths.control(delay_ms=1500)
     r = ask(gw)
@@ -79,7 +79,7 @@ def test_core_calls_experts_in_parallel_and_answers_with_their_results(gw: Gatew
 
 
 def test_final_turn_streams(gw: Gateway, ups: Fleet) -> None:
-    ups.llm.control(script=[ASK_BOTH, FINAL])
+    ups.llm.control(agent=[ASK_BOTH, FINAL])
     client = OpenAI(base_url=gw.base_url, api_key="x", max_retries=0)
     raw = client.chat.completions.with_raw_response.create(
         model="agent", messages=[{"role": "user", "content": "fix my code and add 3 and 5"}], stream=True
@@ -95,7 +95,7 @@ def test_final_turn_streams(gw: Gateway, ups: Fleet) -> None:
 
 def test_callers_own_tools_go_back_to_the_caller(gw: Gateway, ups: Fleet) -> None:
     mixed = {"tool_calls": [ASK_BOTH["tool_calls"][0], {"name": "get_weather", "arguments": "{}"}]}
-    ups.llm.control(script=[mixed, FINAL])
+    ups.llm.control(agent=[mixed, FINAL])
     r = ask(gw, tools=[WEATHER])
     assert r.status_code == 200, r.text
     choice = r.json()["choices"][0]
@@ -130,7 +130,7 @@ def test_a_callers_tool_may_not_take_an_experts_name(gw: Gateway) -> None:
 
 def test_max_steps_bounds_the_loop(gw: Gateway, ups: Fleet) -> None:
     """A core that would delegate forever: the last of max_steps (4) turns offers no experts, so it answers."""
-    ups.llm.control(script=[{"tool_calls": [ASK_BOTH["tool_calls"][0]], "otherwise": "done after {tool_results}"}])
+    ups.llm.control(agent=[{"tool_calls": [ASK_BOTH["tool_calls"][0]], "otherwise": "done after {tool_results}"}])
     r = ask(gw)
     assert r.status_code == 200, r.text
     assert r.headers["x-router-delegations"] == "3"
@@ -142,7 +142,7 @@ def test_max_steps_bounds_the_loop(gw: Gateway, ups: Fleet) -> None:
 
 
 def test_cost_limit_stops_delegating(gw: Gateway, ups: Fleet) -> None:
-    ups.llm.control(script=[{"tool_calls": [ASK_BOTH["tool_calls"][1]], "otherwise": "answered alone"}])
+    ups.llm.control(agent=[{"tool_calls": [ASK_BOTH["tool_calls"][1]], "otherwise": "answered alone"}])
     r = ask(gw, headers={"x-router-max-cost-usd": "0.0000001"})  # the first core turn already spends more
     assert r.status_code == 200, r.text
     assert r.headers["x-router-delegations"] == "1"
@@ -150,7 +150,7 @@ def test_cost_limit_stops_delegating(gw: Gateway, ups: Fleet) -> None:
 
 
 def test_a_failing_expert_is_told_to_the_core(gw: Gateway, ups: Fleet) -> None:
-    ups.llm.control(script=[ASK_BOTH, FINAL])
+    ups.llm.control(agent=[ASK_BOTH, FINAL])
     ups.maths.control(mode="status", status=500)
     r = ask(gw)
     assert r.status_code == 200, r.text
@@ -160,7 +160,7 @@ def test_a_failing_expert_is_told_to_the_core(gw: Gateway, ups: Fleet) -> None:
 
 def test_every_sub_call_is_in_the_ledger_and_the_log(gw: Gateway, ups: Fleet) -> None:
     before = {(row["model"]): row for row in httpx.get(gw.url + "/router/usage").json()["data"]}
-    ups.llm.control(script=[ASK_BOTH, FINAL])
+    ups.llm.control(agent=[ASK_BOTH, FINAL])
     r = ask(gw)
     rid = r.headers["x-request-id"]
     rows = {row["model"]: row for row in httpx.get(gw.url + "/router/usage").json()["data"]}
@@ -188,7 +188,7 @@ def test_every_sub_call_is_in_the_ledger_and_the_log(gw: Gateway, ups: Fleet) ->
 def test_a_core_asking_for_many_experts_at_once_is_capped(gw: Gateway, ups: Fleet) -> None:
     """A prompt can steer the core into fanning out: one turn runs at most 8 expert calls."""
     many = {"tool_calls": [{"name": "ask_math", "arguments": json.dumps({"question": f"{i} + 1?"})} for i in range(20)]}
-    ups.llm.control(script=[many, FINAL])
+    ups.llm.control(agent=[many, FINAL])
     r = ask(gw)
     assert r.status_code == 200, r.text
     assert r.headers["x-router-delegations"] == "8"
@@ -200,10 +200,28 @@ def test_tenant_budget_stops_delegating(ups: Fleet, tmp_path_factory: pytest.Tem
     tenants = {"acme": {"api_keys": ["${ACME_KEY}"], "limits": {"usd_per_day": 0.0001}}}
     g = start_gateway(dumps(experts_policy(ups, tenants=tenants)), tmp_path_factory.mktemp("budget"), {"ACME_KEY": "sk-acme"})
     try:
-        ups.llm.control(script=[{"tool_calls": [ASK_BOTH["tool_calls"][1]], "otherwise": "answered alone"}])
+        ups.llm.control(agent=[{"tool_calls": [ASK_BOTH["tool_calls"][1]], "otherwise": "answered alone"}])
         r = ask(g, headers={"authorization": "Bearer sk-acme"})
         assert r.status_code == 200, r.text
         assert r.headers["x-router-delegations"] == "1"  # the first core turn spent what was left of the day's budget
         assert [bool(tool_names(c)) for c in ups.llm.received()] == [True, False]
     finally:
         g.stop()
+
+
+def test_delegate_on_the_responses_api(gw: Gateway, ups: Fleet) -> None:
+    """The Responses API is translated to chat and goes through the same delegate loop, plain and streamed."""
+    client = OpenAI(base_url=gw.base_url, api_key="x", max_retries=0)
+    ups.llm.control(agent=[ASK_BOTH, FINAL])
+    raw = client.responses.with_raw_response.create(model="agent", input="fix my code and add 3 and 5")
+    assert raw.headers["x-router-delegations"] == "2"
+    response = raw.parse()
+    assert response.output_text.startswith("final answer from [coder]") and "[maths]" in response.output_text
+    assert tool_names(ups.llm.received()[0]) == ["ask_code", "ask_math"]
+    ups.reset()
+    ups.llm.control(agent=[ASK_BOTH, FINAL])
+    events = list(client.responses.create(model="agent", input="fix my code and add 3 and 5", stream=True))
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert text.startswith("final answer from [coder]") and "[maths]" in text
+    assert events[-1].type == "response.completed"
+    assert len(ups.coder.received()) == len(ups.maths.received()) == 1

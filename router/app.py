@@ -19,6 +19,7 @@ from router.api.admin import admin
 from router.api.cors import Cors
 from router.api.fast import FastPath
 from router.api.openai import api
+from router.dispatch.load import poll
 from router.errors import BadRequest, RouterError, error_response
 from router.gateway import Gateway
 from router.settings import Settings
@@ -92,12 +93,17 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
         gw = gateway or Gateway.build(settings)
         app.state.gateway = gw
         watcher = asyncio.create_task(gw.policies.watch(), name="policy-watch")
+        prober = asyncio.create_task(poll(gw.load, gw.policies), name="load-probe")
+        shadow = asyncio.create_task(gw.shadow.watch(), name="shadow-watch") if gw.shadow is not None else None
         _drain_on_sigterm(gw, settings.drain_s)
         _settle_heap()
         try:
             yield
         finally:
             watcher.cancel()
+            prober.cancel()
+            if shadow is not None:
+                shadow.cancel()
             await gw.aclose()
 
     app = FastAPI(title="router gateway", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)

@@ -29,6 +29,8 @@ def _settings(args: argparse.Namespace) -> Settings:
             overrides[name] = value
     if getattr(args, "policy", None):
         overrides["policy_path"] = Path(args.policy)
+    if getattr(args, "shadow_policy", None):
+        overrides["shadow_policy"] = Path(args.shadow_policy).resolve()
     return Settings(**{**{f: getattr(base, f) for f in base.__dataclass_fields__}, **overrides})
 
 
@@ -192,6 +194,38 @@ def cmd_usage(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_shadow_report(args: argparse.Namespace) -> int:
+    """Read a running gateway's shadow tally: what the candidate policy would have decided differently."""
+    import httpx
+
+    headers = {"authorization": f"Bearer {args.admin_key}"} if args.admin_key else {}
+    try:
+        response = httpx.get(f"{args.url.rstrip('/')}/router/shadow", headers=headers, timeout=10)
+    except httpx.HTTPError as exc:
+        print(f"router shadow report: cannot reach {args.url}: {exc}", file=sys.stderr)
+        return 1
+    if response.status_code != 200:
+        print(f"router shadow report: {response.status_code}: {response.text}", file=sys.stderr)
+        return 1
+    report = response.json()
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    candidate = report["candidate"] or {}
+    print(f"candidate {candidate.get('source')} (version {candidate.get('version')})")
+    for name, r in report["routes"].items():
+        print(
+            f"route {name}: {r['requests']} requests, {r['changed']} decided differently, "
+            f"estimated cost {r['live_cost_usd']:.6f} -> {r['candidate_cost_usd']:.6f} USD ({r['cost_change_usd']:+.6f})"
+        )
+        for pair, n in sorted(r["reasons"].items(), key=lambda kv: -kv[1]):
+            print(f"    reason {pair}: {n}")
+        for pair, n in sorted(r["moves"].items(), key=lambda kv: -kv[1]):
+            print(f"    model  {pair}: {n}")
+    print(f"\n{report['requests']} requests, {report['changed']} changed, cost change {report['cost_change_usd']:+.6f} USD")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="router", description="OpenAI-compatible model-router gateway")
     sub = p.add_subparsers(dest="command", required=True)
@@ -206,7 +240,15 @@ def parser() -> argparse.ArgumentParser:
         "--access-log", dest="access_log", help="one JSON line per request to stderr (default), stdout, off, or a file"
     )
     serve.add_argument("--allow-open", action="store_true", help="serve a non-loopback address without tenants (no API keys)")
+    serve.add_argument("--shadow-policy", dest="shadow_policy", help="a candidate policy decided alongside (no model call)")
     serve.set_defaults(func=cmd_serve)
+
+    shadow = sub.add_parser("shadow", help="shadow policy tools").add_subparsers(dest="shadow_command", required=True)
+    report = shadow.add_parser("report", help="what a running gateway's candidate policy would have decided differently")
+    report.add_argument("--url", default="http://127.0.0.1:8400")
+    report.add_argument("--admin-key", default=None, help="default: $ROUTER_ADMIN_KEY")
+    report.add_argument("--json", action="store_true", help="print the report as JSON")
+    report.set_defaults(func=cmd_shadow_report)
 
     usage = sub.add_parser("usage", help="print the usage ledger of a running gateway")
     usage.add_argument("--url", default="http://127.0.0.1:8400")
@@ -245,7 +287,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if getattr(args, "command", None) == "usage" and args.admin_key is None:
+    if getattr(args, "command", None) in ("usage", "shadow") and args.admin_key is None:
         import os
 
         args.admin_key = os.environ.get("ROUTER_ADMIN_KEY")

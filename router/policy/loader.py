@@ -20,6 +20,7 @@ import yaml
 from pydantic import ValidationError
 
 from router.policy.compiled import Policy, compile_policy
+from router.policy.experts import expert_reference_errors
 from router.policy.schema import PolicyFile
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -172,4 +173,4 @@ def cross_reference_errors(spec: PolicyFile) -> list[tuple[Loc, str]]:
             check(("tenants", tname, "adapters", aname, "base"), adapter.base, chat_models, "base model")
             if aname in spec.routes or aname in spec.models:
                 errors.append((("tenants", tname, "adapters", aname), f"adapter name {aname!r} collides with a route or model"))
-    return errors
+    return errors + expert_reference_errors(spec)

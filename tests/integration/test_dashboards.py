@@ -26,7 +26,14 @@ ACME_KEY, TINY_KEY = "sk-acme-7f3a9c1e5b", "sk-tiny-2d8e4b6a0c"
 SECRET_PROMPT = "zebra-marmalade-4711 please say hi"  # must never reach a log line
 HARD = "Prove step by step that the algorithm runs in O(n log n): derive the recurrence and solve the equation. " * 3
 # Panels whose query needs traffic this test cannot create: (dashboard uid, panel title) -> why.
-EXCLUDED = {}
+EXCLUDED = {
+    # issue 15: this traffic mix has no delegate route, no saturated model and no shadow policy; the metrics
+    # behind these panels are checked in tests/integration/test_delegate.py and test_spill_shadow.py
+    ("router-routing", "Delegations per expert"): "needs a delegate route",
+    ("router-routing", "Spills on overload"): "needs a saturated model",
+    ("router-routing", "Shadow policy: decisions changed"): "needs a shadow policy",
+    ("router-routing", "Shadow policy: estimated cost change"): "needs a shadow policy",
+}
 PROMQL_WORDS = {"by", "on", "ignoring", "without", "group_left", "group_right", "or", "and", "unless", "bool", "offset", "le"}
 
 

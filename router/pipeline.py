@@ -178,11 +178,15 @@ async def generate(gw: Gateway, ctx: RequestContext, body: dict[str, Any], path:
         headers = _headers(ctx, decision, outcome.attempted)
         return Result(
             headers,
-            stream=_metered(gw, ctx, record, outcome.attempted, relay(outcome)),
+            stream=_metered(gw, ctx, record, outcome.attempted, relay(outcome, max_event_bytes=_max_event(ctx))),
         )
     plain = await _or_account(gw, record, dispatch_plain(targets, gw.upstream_for, path, body, gw.guard(ctx.policy)))
     account_plain(gw, ctx, record, plain.attempted, plain.reply.data)
     return Result(_headers(ctx, decision, plain.attempted), plain.reply.body)
+
+
+def _max_event(ctx: RequestContext) -> int:
+    return ctx.policy.spec.server.max_stream_event_bytes
 
 
 OPERATIONS = {"chat/completions": "chat", "completions": "text_completion", "embeddings": "embeddings"}
@@ -244,7 +248,7 @@ async def _metered(
     gw: Gateway, ctx: RequestContext, record: RequestRecord, attempted: Attempted, stream: AsyncIterator[bytes]
 ) -> AsyncIterator[bytes]:
     """Pass the stream through unchanged; account it when it ends, however it ends."""
-    meter = StreamMeter(ctx.started)
+    meter = StreamMeter(ctx.started, gw.classifier.counter.count)
     _fill(ctx, record, attempted)
     try:
         async for chunk in stream:
@@ -256,7 +260,7 @@ async def _metered(
         if meter.usage is not None:
             record.prompt_tokens, record.completion_tokens = meter.usage
         else:
-            record.completion_tokens, record.tokens_estimated = gw.classifier.counter.count(meter.text), True
+            record.completion_tokens, record.tokens_estimated = meter.text_tokens(), True
         record.ttft_s = meter.ttft_s
         _costs(ctx, record)
         _finish(gw, record, ctx.started)
@@ -273,7 +277,8 @@ async def _cascade(
 ) -> Result:
     spec = ctx.policy.routes[decision.route].cascade
     if body.get("stream") is True:
-        done = await _or_account(gw, record, cascade_stream(targets, gw.upstream_for, path, body, spec, gw.guard(ctx.policy)))
+        work = cascade_stream(targets, gw.upstream_for, path, body, spec, gw.guard(ctx.policy), _max_event(ctx))
+        done = await _or_account(gw, record, work)
         assert done.stream_outcome is not None and done.stream is not None
         record.escalated, record.escalation_reason = done.escalated, done.verdict.reason
         headers = _headers(ctx, decision, done.stream_outcome.attempted) | done.headers

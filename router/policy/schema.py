@@ -181,6 +181,9 @@ class BreakerSpec(_Strict):
 
 class ServerSpec(_Strict):
     max_body_bytes: int = Field(4 * 1024 * 1024, gt=0, description="larger request bodies get 413")
+    max_stream_event_bytes: int = Field(
+        1024 * 1024, ge=1024, description="an upstream stream event larger than this ends the stream with an error event"
+    )
     reload_interval_s: float = Field(0.5, gt=0, le=60, description="how often the policy file is checked")
     scorer: Literal["learned", "heuristic"] = Field("learned", description="the classifier behind strategy classify")
     expose_models: bool = Field(True, description="clients may name catalog models directly, as fixed routes")

@@ -5,7 +5,9 @@ request it receives so tests can check exactly what the gateway sent.
 Run: python -m tests.support.upstream --port 0 --name slm   (prints "READY <port>" when listening)
 Control: POST /_control {"mode": ..., ...}; GET /_received; POST /_reset.
 Modes: ok, status (status, retry_after), garbage, hang, stall_after (chunks before stalling),
-close_mid (chunks before dropping the connection), fail_rate (status on a share of requests).
+close_mid (chunks before dropping the connection), fail_rate (status on a share of requests);
+for streams also endless (a content event every interval_ms, each `piece` long, until the client
+leaves) and giant_event (one event of giant_bytes that ends only after all of them).
 """
 
 from __future__ import annotations
@@ -143,7 +145,44 @@ async def chat(request: web.Request) -> web.StreamResponse:
                 "system_fingerprint": state.name,
             }
         )
+    if state.control.get("mode") in ("endless", "giant_event"):
+        return await _hostile_stream(state, request, body)
     return await _stream(state, request, body, words, is_chat, finish)
+
+
+def _chunk_event(body: dict[str, Any], content: str) -> bytes:
+    choice = {"index": 0, "delta": {"content": content}, "finish_reason": None}
+    chunk = {"id": "cmpl-x", "object": "chat.completion.chunk", "created": 0, "model": body.get("model"), "choices": [choice]}
+    return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+
+async def _hostile_stream(state: State, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+    """Streams that never end on their own, or one event that is far too large; notes when the gateway hangs up."""
+    response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+    await response.prepare(request)
+    control = state.control
+    sent = 0
+    try:
+        if control["mode"] == "endless":
+            interval = float(control.get("interval_ms", 20)) / 1000
+            event = _chunk_event(body, "x" * int(control.get("piece", 8)))
+            while True:
+                await response.write(event)
+                sent += len(event)
+                await asyncio.sleep(interval)
+        head = _chunk_event(body, "")[: -len(b'"}, "finish_reason": null}]}\n\n')]
+        await response.write(head)
+        piece = b"a" * 65536
+        total = int(control.get("giant_bytes", 8 * 1024 * 1024))
+        while sent < total:
+            await response.write(piece)
+            sent += len(piece)
+        await response.write(b'"}, "finish_reason": null}]}\n\ndata: [DONE]\n\n')
+        await response.write_eof()
+    except (ConnectionError, asyncio.CancelledError):
+        state.received.append({"path": "_cancelled", "body": {"after_bytes": sent}, "headers": {}, "at": time.time()})
+        raise
+    return response
 
 
 async def _stream(

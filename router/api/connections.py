@@ -40,6 +40,8 @@ log = logging.getLogger("router")
 GATEWAY_STATE = "router.gateway"  # the lifespan state key under which the app publishes its Gateway
 PROBES = frozenset({"/healthz", "/readyz"})
 OVER_LIMIT_HEAD_S = 2.0
+WARN_EVERY_S = 10.0  # a flood logs one line per this, not one per refused request
+_WARNED_AT = "router.connections_warned_at"  # lifespan state key: when the last over-limit warning was logged
 _DEFAULTS = ServerSpec()
 
 
@@ -111,6 +113,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return
         path = self.url.split(b"?", 1)[0]
         if len(self.connections) > limits.max_connections and path.decode("latin-1") not in PROBES:
+            self._warn_over_limit(limits.max_connections)
             self._refuse(
                 503,
                 "service_unavailable",
@@ -133,6 +136,14 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm()
         self._phase = "idle"
         super().on_message_complete()
+
+    def _warn_over_limit(self, cap: int) -> None:
+        now = self.loop.time()
+        if now - self.app_state.get(_WARNED_AT, -WARN_EVERY_S) >= WARN_EVERY_S:
+            self.app_state[_WARNED_AT] = now
+            log.warning(
+                "%d client connections open (server.max_connections %d): new requests get 503", len(self.connections), cap
+            )
 
     # deadlines
 

@@ -187,13 +187,14 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         """Answer with an OpenAI-shaped error and close: the rest of this connection's bytes are not read."""
         self._refused = True
         self._disarm()
-        body = error_body(message, type_, None, code)
-        lines = [b"HTTP/1.1 %d %s\r\n" % (status, HTTPStatus(status).phrase.encode())]
-        for name, value in [(b"content-type", b"application/json"), *headers, (b"connection", b"close")]:
-            lines.append(name + b": " + value + b"\r\n")
-        lines.append(b"content-length: %d\r\n\r\n" % len(body))
-        self.transport.write(b"".join(lines) + body)
         cycle = self.cycle
+        if cycle is None or not cycle.response_started or cycle.response_complete:  # never inside another answer
+            body = error_body(message, type_, None, code)
+            lines = [b"HTTP/1.1 %d %s\r\n" % (status, HTTPStatus(status).phrase.encode())]
+            for name, value in [(b"content-type", b"application/json"), *headers, (b"connection", b"close")]:
+                lines.append(name + b": " + value + b"\r\n")
+            lines.append(b"content-length: %d\r\n\r\n" % len(body))
+            self.transport.write(b"".join(lines) + body)
         if cycle is not None and not cycle.response_complete:
             cycle.disconnected = True  # the application reading this request sees the client gone
             cycle.message_event.set()

@@ -39,6 +39,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from router.api.connections import raise_file_limit
+
     settings = _settings(args)
     try:
         policy = load_policy(settings.policy_path)
@@ -54,6 +56,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per upstream call is noise, and slow
+    files, _ = raise_file_limit()
+    server = policy.spec.server
+    if files < server.max_connections + 1024:
+        logging.getLogger("router").warning(
+            "open-file limit %d is low for server.max_connections %d: raise it (ulimit -n)", files, server.max_connections
+        )
     os.environ.update(settings.to_env())
     uvicorn.run(
         "router.app:create_app_from_env",
@@ -62,7 +70,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=settings.port,
         workers=settings.workers if settings.workers > 1 else None,
         loop="uvloop",
-        http="httptools",
+        http="router.api.connections:LimitedHttpToolsProtocol",  # httptools, with deadlines and caps
         access_log=False,  # the gateway writes its own structured access line
         proxy_headers=False,  # client addresses are never used; rewriting them costs per request
         server_header=False,

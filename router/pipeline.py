@@ -218,7 +218,7 @@ async def generate(gw: Gateway, ctx: RequestContext, body: dict[str, Any], path:
         outcome = await _or_account(gw, record, dispatch_stream(targets, pick, path, body, gw.guard(ctx.policy)))
         await sessions.remember(gw.store, ctx.tenant or SINGLE_TENANT, resolved.route, hints, decision, outcome.target)
         headers = _headers(ctx, decision, outcome.attempted, getattr(outcome.stream, "headers", None))
-        stream = _metered(gw, ctx, record, outcome.attempted, relay(outcome), resolved.name)
+        stream = _metered(gw, ctx, record, outcome.attempted, relay(outcome, max_event_bytes=_max_event(ctx)), resolved.name)
         return Result(headers, stream=stream)
     plain = await _or_account(gw, record, dispatch_plain(targets, pick, path, body, gw.guard(ctx.policy)))
     await sessions.remember(gw.store, ctx.tenant or SINGLE_TENANT, resolved.route, hints, decision, plain.target)
@@ -234,6 +234,10 @@ def _renamed(result: Result, name: str) -> Result:
         data["model"] = name
         result.body = dumps(data)
     return result
+
+
+def _max_event(ctx: RequestContext) -> int:
+    return ctx.policy.spec.server.max_stream_event_bytes
 
 
 OPERATIONS = {"chat/completions": "chat", "completions": "text_completion", "embeddings": "embeddings"}
@@ -302,7 +306,7 @@ async def _metered(
     gw: Gateway, ctx: RequestContext, record: RequestRecord, attempted: Attempted, stream: AsyncIterator[bytes], name: str
 ) -> AsyncIterator[bytes]:
     """Pass the stream through (its `model` renamed to `name`); account it when it ends, however it ends."""
-    meter = StreamMeter(ctx.started)
+    meter = StreamMeter(ctx.started, gw.classifier.counter.count)
     _fill(ctx, record, attempted)
     assert attempted.target is not None
     rename = renamer(attempted.target.upstream_model, name)
@@ -316,7 +320,7 @@ async def _metered(
         if meter.usage is not None:
             record.prompt_tokens, record.completion_tokens = meter.usage
         else:
-            record.completion_tokens, record.tokens_estimated = gw.classifier.counter.count(meter.text), True
+            record.completion_tokens, record.tokens_estimated = meter.text_tokens(), True
         record.ttft_s = meter.ttft_s
         _costs(ctx, record)
         _finish(gw, record, ctx.started)
@@ -334,7 +338,8 @@ async def _cascade(
 ) -> Result:
     spec = ctx.policy.routes[decision.route].cascade
     if body.get("stream") is True:
-        done = await _or_account(gw, record, cascade_stream(targets, gw.upstream_for, path, body, spec, gw.guard(ctx.policy)))
+        work = cascade_stream(targets, gw.upstream_for, path, body, spec, gw.guard(ctx.policy), _max_event(ctx))
+        done = await _or_account(gw, record, work)
         assert done.stream_outcome is not None and done.stream is not None
         record.escalated, record.escalation_reason = done.escalated, done.verdict.reason
         upstream = getattr(done.stream_outcome.stream, "headers", None)

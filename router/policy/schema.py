@@ -247,6 +247,16 @@ class CorsSpec(_Strict):
 
 class ServerSpec(_Strict):
     max_body_bytes: int = Field(32 * 1024 * 1024, gt=0, description="larger request bodies get 413")
+    max_header_bytes: int = Field(32 * 1024, ge=1024, description="a larger request head gets 431 and the connection closes")
+    head_timeout_s: float = Field(10.0, gt=0, le=600, description="a request head must arrive within this (else 408, close)")
+    body_timeout_s: float = Field(120.0, gt=0, le=3600, description="a request body must arrive within this after its head")
+    keep_alive_s: float = Field(5.0, gt=0, le=600, description="an idle keep-alive connection is closed after this")
+    max_connections: int = Field(
+        4096, gt=0, description="open client connections per process; requests beyond get 503 (health probes excepted)"
+    )
+    max_stream_event_bytes: int = Field(
+        1024 * 1024, ge=1024, description="an upstream stream event larger than this ends the stream with an error event"
+    )
     reload_interval_s: float = Field(0.5, gt=0, le=60, description="how often the policy file is checked")
     scorer: Literal["learned", "heuristic"] = Field("learned", description="the classifier behind strategy classify")
     expose_models: bool = Field(True, description="clients may name catalog models directly, as fixed routes")

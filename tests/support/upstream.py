@@ -16,6 +16,8 @@ holds (so concurrent conversations each get their own turn); a turn is {"tool_ca
 becomes the contents of the request's tool messages joined by " | ".
 Load: GET /metrics (vLLM's vllm:num_requests_waiting) and GET /slots (llama.cpp) report requests in
 flight beyond control "slots" (default 1) as waiting.
+For streams also endless (a content event every interval_ms, each `piece` long, until the client
+leaves) and giant_event (one event of giant_bytes that ends only after all of them).
 """
 
 from __future__ import annotations
@@ -187,7 +189,44 @@ async def _chat(state: State, request: web.Request) -> web.StreamResponse:
                 "system_fingerprint": state.name,
             },
         )
+    if state.control.get("mode") in ("endless", "giant_event"):
+        return await _hostile_stream(state, request, body)
     return await _stream(state, request, body, words, is_chat, finish)
+
+
+def _chunk_event(body: dict[str, Any], content: str) -> bytes:
+    choice = {"index": 0, "delta": {"content": content}, "finish_reason": None}
+    chunk = {"id": "cmpl-x", "object": "chat.completion.chunk", "created": 0, "model": body.get("model"), "choices": [choice]}
+    return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+
+async def _hostile_stream(state: State, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+    """Streams that never end on their own, or one event that is far too large; notes when the gateway hangs up."""
+    response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+    await response.prepare(request)
+    control = state.control
+    sent = 0
+    try:
+        if control["mode"] == "endless":
+            interval = float(control.get("interval_ms", 20)) / 1000
+            event = _chunk_event(body, "x" * int(control.get("piece", 8)))
+            while True:
+                await response.write(event)
+                sent += len(event)
+                await asyncio.sleep(interval)
+        head = _chunk_event(body, "")[: -len(b'"}, "finish_reason": null}]}\n\n')]
+        await response.write(head)
+        piece = b"a" * 65536
+        total = int(control.get("giant_bytes", 8 * 1024 * 1024))
+        while sent < total:
+            await response.write(piece)
+            sent += len(piece)
+        await response.write(b'"}, "finish_reason": null}]}\n\ndata: [DONE]\n\n')
+        await response.write_eof()
+    except (ConnectionError, asyncio.CancelledError):
+        state.received.append({"path": "_cancelled", "body": {"after_bytes": sent}, "headers": {}, "at": time.time()})
+        raise
+    return response
 
 
 async def _stream(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from router.classify.classifier import Classification
-from router.dispatch.attempts import Attempted, dispatch_plain, dispatch_stream, relay
+from router.dispatch.attempts import Attempted, PickUpstream, dispatch_plain, dispatch_stream, relay
 from router.dispatch.cascade import cascade_plain, cascade_stream
 from router.errors import BadRequest, NotFound, RouterError
 from router.gateway import Gateway
@@ -161,8 +161,12 @@ def _headers(ctx: RequestContext, decision: Decision, attempted: Attempted) -> d
     }
 
 
-async def generate(gw: Gateway, ctx: RequestContext, body: dict[str, Any], path: str) -> Result:
-    """Chat and legacy completions: classify, decide, dispatch, respond (plain or streaming)."""
+async def generate(gw: Gateway, ctx: RequestContext, body: dict[str, Any], path: str, pick: PickUpstream | None = None) -> Result:
+    """Chat and legacy completions: classify, decide, dispatch, respond (plain or streaming).
+
+    `pick` chooses the upstream per candidate (default: the gateway's); a translated protocol passes its
+    own to send some candidates its native body (router.api.anthropic)."""
+    pick = pick or gw.upstream_for
     resolved = await resolve(gw, ctx, body.get("model"))
     record = RequestRecord(ctx.request_id, OPERATIONS[path], resolved.name, tenant=ctx.tenant, stream=body.get("stream") is True)
     record.started = ctx.started
@@ -172,15 +176,15 @@ async def generate(gw: Gateway, ctx: RequestContext, body: dict[str, Any], path:
     targets = targets_for(ctx.policy, decision, resolved.adapter)
     _describe(record, decision, classification)
     if decision.strategy == "cascade":
-        return await _cascade(gw, ctx, body, path, decision, targets, record)
+        return await _cascade(gw, ctx, body, path, decision, targets, record, pick)
     if body.get("stream") is True:
-        outcome = await _or_account(gw, record, dispatch_stream(targets, gw.upstream_for, path, body, gw.guard(ctx.policy)))
+        outcome = await _or_account(gw, record, dispatch_stream(targets, pick, path, body, gw.guard(ctx.policy)))
         headers = _headers(ctx, decision, outcome.attempted)
         return Result(
             headers,
             stream=_metered(gw, ctx, record, outcome.attempted, relay(outcome)),
         )
-    plain = await _or_account(gw, record, dispatch_plain(targets, gw.upstream_for, path, body, gw.guard(ctx.policy)))
+    plain = await _or_account(gw, record, dispatch_plain(targets, pick, path, body, gw.guard(ctx.policy)))
     account_plain(gw, ctx, record, plain.attempted, plain.reply.data)
     return Result(_headers(ctx, decision, plain.attempted), plain.reply.body)
 
@@ -270,16 +274,17 @@ async def _cascade(
     decision: Decision,
     targets: list[Target],
     record: RequestRecord,
+    pick: PickUpstream,
 ) -> Result:
     spec = ctx.policy.routes[decision.route].cascade
     if body.get("stream") is True:
-        done = await _or_account(gw, record, cascade_stream(targets, gw.upstream_for, path, body, spec, gw.guard(ctx.policy)))
+        done = await _or_account(gw, record, cascade_stream(targets, pick, path, body, spec, gw.guard(ctx.policy)))
         assert done.stream_outcome is not None and done.stream is not None
         record.escalated, record.escalation_reason = done.escalated, done.verdict.reason
         headers = _headers(ctx, decision, done.stream_outcome.attempted) | done.headers
         stream = _metered(gw, ctx, record, done.stream_outcome.attempted, done.stream)
         return Result(headers, stream=stream)
-    done = await _or_account(gw, record, cascade_plain(targets, gw.upstream_for, path, body, spec, gw.guard(ctx.policy)))
+    done = await _or_account(gw, record, cascade_plain(targets, pick, path, body, spec, gw.guard(ctx.policy)))
     assert done.plain is not None
     record.escalated, record.escalation_reason = done.escalated, done.verdict.reason
     account_plain(gw, ctx, record, done.plain.attempted, done.plain.reply.data)

@@ -14,17 +14,45 @@ from router.dispatch.sse import EventSplitter, parse_event
 from router.policy.schema import ModelSpec
 
 
+def _anthropic_usage(usage: dict[str, Any]) -> tuple[int | None, int | None]:
+    """Anthropic's usage: input counts cached tokens apart, and a stream's message_delta may omit it."""
+    inputs = [usage.get(k) for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")]
+    counted = [n for n in inputs if isinstance(n, int)]
+    output = usage.get("output_tokens")
+    return (sum(counted) if isinstance(inputs[0], int) else None), (output if isinstance(output, int) else None)
+
+
 def usage_of(data: dict[str, Any]) -> tuple[int, int] | None:
+    """(prompt, completion) tokens of an OpenAI answer or chunk, or of an Anthropic message or message_start."""
     usage = data.get("usage")
+    if usage is None and isinstance(data.get("message"), dict):
+        usage = data["message"].get("usage")  # Anthropic's message_start
     if not isinstance(usage, dict):
         return None
+    if "prompt_tokens" not in usage and "input_tokens" in usage:
+        prompt, output = _anthropic_usage(usage)
+        return None if prompt is None else (prompt, output or 0)
     prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens", 0)
     if not isinstance(prompt, int) or not isinstance(completion, int):
         return None
     return prompt, completion
 
 
+def _anthropic_text(data: dict[str, Any]) -> str:
+    """Text and tool input of an Anthropic message, or of one content_block_delta event."""
+    delta = data.get("delta")
+    if isinstance(delta, dict):
+        return str(delta.get("text") or delta.get("partial_json") or "")
+    parts = []
+    for block in data.get("content") or ():
+        if isinstance(block, dict):
+            parts.append(str(block.get("text") or (block.get("input") if block.get("type") == "tool_use" else "") or ""))
+    return "".join(parts)
+
+
 def text_of(data: dict[str, Any]) -> str:
+    if "choices" not in data:
+        return _anthropic_text(data) if data.get("type") in ("message", "content_block_delta") else ""
     parts = []
     for choice in data.get("choices") or []:
         if isinstance(choice, dict):
@@ -64,7 +92,19 @@ class StreamMeter:
                 if self.first_content is None:
                     self.first_content = time.perf_counter()
                 self._text.append(text)
-            self.usage = usage_of(event) or self.usage
+            if event.get("type") in ("message_delta", "message_stop"):
+                self._anthropic_end(event)
+            else:
+                self.usage = usage_of(event) or self.usage
+
+    def _anthropic_end(self, event: dict[str, Any]) -> None:
+        """An Anthropic stream's message_delta carries the final output count (input only sometimes)."""
+        self.finished = self.finished or event["type"] == "message_stop"
+        usage = event.get("usage")
+        if isinstance(usage, dict):
+            prompt, output = _anthropic_usage(usage)
+            before = self.usage or (0, 0)
+            self.usage = (before[0] if prompt is None else prompt, before[1] if output is None else output)
 
     @property
     def text(self) -> str:

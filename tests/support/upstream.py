@@ -151,6 +151,9 @@ async def _stream(
 ) -> web.StreamResponse:
     response = web.StreamResponse(headers={"content-type": "text/event-stream"})
     await response.prepare(request)
+    if is_chat and "tool_calls" in state.control:
+        await _stream_tool_calls(state, response, body)
+        return response
     interval = float(state.control.get("interval_ms", 0)) / 1000
     mode = state.control.get("mode")
     stop_after = int(state.control.get("chunks", 2))
@@ -212,6 +215,33 @@ async def _stream(
     return response
 
 
+def _halves(text: str) -> list[str]:
+    middle = len(text) // 2
+    return [part for part in (text[:middle], text[middle:]) if part]
+
+
+async def _stream_tool_calls(state: State, response: web.StreamResponse, body: dict[str, Any]) -> None:
+    """The scripted tool calls as OpenAI streams them: a head per call, then its arguments in pieces."""
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+        data = {"id": f"cmpl-{state.name}", "object": "chat.completion.chunk", "created": 0, "model": body.get("model")}
+        data["choices"] = [{"index": 0, "delta": delta, "finish_reason": finish}] if delta is not None else []
+        return b"data: " + json.dumps({**data, **extra}).encode() + b"\n\n"
+
+    await response.write(chunk({"role": "assistant", "content": None}))
+    for i, call in enumerate(state.control["tool_calls"]):
+        head = {"index": i, "id": f"call_{i}", "type": "function", "function": {"name": call["name"], "arguments": ""}}
+        await response.write(chunk({"tool_calls": [head]}))
+        for piece in _halves(call["arguments"]):
+            await response.write(chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}))
+    await response.write(chunk({}, "tool_calls"))
+    if (body.get("stream_options") or {}).get("include_usage"):
+        usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+        await response.write(chunk(None, usage=usage))  # type: ignore[arg-type]
+    await response.write(b"data: [DONE]\n\n")
+    await response.write_eof()
+
+
 async def embeddings(request: web.Request) -> web.StreamResponse:
     state: State = request.app["state"]
     body = await request.json()
@@ -243,33 +273,49 @@ async def anthropic_messages(request: web.Request) -> web.StreamResponse:
     if early is not None:
         return early
     text = " ".join(_words(state, body))
+    calls = state.control.get("tool_calls") or []
     usage = {"input_tokens": 5, "output_tokens": len(text.split())}
+    stop_reason = "tool_use" if calls else "end_turn"
     message = {
         "id": "msg_1",
         "type": "message",
         "role": "assistant",
         "model": body.get("model"),
-        "stop_reason": "end_turn",
+        "stop_reason": stop_reason,
         "stop_sequence": None,
     }
+    tool_blocks = [
+        {"type": "tool_use", "id": f"toolu_{i}", "name": c["name"], "input": json.loads(c["arguments"])}
+        for i, c in enumerate(calls)
+    ]
     if not body.get("stream"):
-        return web.json_response({**message, "content": [{"type": "text", "text": text}], "usage": usage})
+        return web.json_response({**message, "content": [{"type": "text", "text": text}, *tool_blocks], "usage": usage})
     response = web.StreamResponse(headers={"content-type": "text/event-stream"})
     await response.prepare(request)
+    tool_events: list[dict[str, Any]] = []
+    for i, block in enumerate(tool_blocks, start=1):
+        tool_events.append({"type": "content_block_start", "index": i, "content_block": {**block, "input": {}}})
+        for piece in _halves(calls[i - 1]["arguments"]):
+            tool_events.append(
+                {"type": "content_block_delta", "index": i, "delta": {"type": "input_json_delta", "partial_json": piece}}
+            )
+        tool_events.append({"type": "content_block_stop", "index": i})
     events: list[dict[str, Any]] = [
         {
             "type": "message_start",
             "message": {**message, "content": [], "stop_reason": None, "usage": {"input_tokens": 5, "output_tokens": 1}},
         },
+        {"type": "ping"},
         {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
         *(
             {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w if i == 0 else " " + w}}
             for i, w in enumerate(text.split(" "))
         ),
         {"type": "content_block_stop", "index": 0},
+        *tool_events,
         {
             "type": "message_delta",
-            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "delta": {"stop_reason": stop_reason, "stop_sequence": None},
             "usage": {"output_tokens": usage["output_tokens"]},
         },
         {"type": "message_stop"},

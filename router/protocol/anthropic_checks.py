@@ -1,0 +1,161 @@
+"""The checks an Anthropic Messages request must pass before routing, with Anthropic-style field paths.
+
+A malformed request gets a 400 that names the field (`messages.0.content.1.source.data: ...`), as
+Anthropic's API does, instead of a translation that silently drops what it cannot read. Only the
+structure the gateway translates is checked; values Anthropic's API would judge (model ids, beta
+fields) are left to the upstream when the request is passed through natively.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from router.errors import BadRequest
+
+ROLES = ("user", "assistant")
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+BLOCK_TYPES = frozenset({"text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking"})
+TOOL_RESULT_BLOCKS = frozenset({"text", "image", "document"})
+TOOL_CHOICES = ("auto", "any", "tool", "none")
+
+
+def _fail(where: str, message: str) -> BadRequest:
+    return BadRequest(f"{where}: {message}", param=where)
+
+
+def _need(value: Any, kind: type | tuple[type, ...], where: str, expected: str) -> Any:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise _fail(where, f"Input should be {expected}" if value is not None else "Field required")
+    return value
+
+
+def _optional(body: dict[str, Any], field: str, kind: type | tuple[type, ...], expected: str) -> None:
+    if body.get(field) is not None:
+        _need(body[field], kind, field, expected)
+
+
+def _source(source: Any, where: str, kind: str) -> None:
+    _need(source, dict, where, "an object")
+    stype = source.get("type")
+    if stype == "base64":
+        media = _need(source.get("media_type"), str, f"{where}.media_type", "a string")
+        if kind == "image" and media not in IMAGE_TYPES:
+            raise _fail(f"{where}.media_type", f"Input should be one of {', '.join(sorted(IMAGE_TYPES))}")
+        _need(source.get("data"), str, f"{where}.data", "a base64 string")
+    elif stype == "url":
+        url = _need(source.get("url"), str, f"{where}.url", "a string")
+        if not url.startswith(("http://", "https://")):
+            raise _fail(f"{where}.url", "Input should be an http or https URL")
+    elif stype == "text" and kind == "document":
+        _need(source.get("data"), str, f"{where}.data", "a string")
+    else:
+        allowed = "'base64', 'url' or 'text'" if kind == "document" else "'base64' or 'url'"
+        raise _fail(f"{where}.type", f"Input should be {allowed}")
+
+
+def _block(block: Any, where: str, allowed: frozenset[str]) -> None:
+    _need(block, dict, where, "an object")
+    kind = block.get("type")
+    if kind not in allowed:
+        raise _fail(f"{where}.type", f"Input should be one of {', '.join(sorted(allowed))}")
+    if kind == "text":
+        _need(block.get("text"), str, f"{where}.text", "a string")
+    elif kind in ("image", "document"):
+        _source(block.get("source"), f"{where}.source", kind)
+    elif kind == "tool_use":
+        _need(block.get("id"), str, f"{where}.id", "a string")
+        _need(block.get("name"), str, f"{where}.name", "a string")
+        _need(block.get("input"), dict, f"{where}.input", "an object")
+    elif kind == "tool_result":
+        _need(block.get("tool_use_id"), str, f"{where}.tool_use_id", "a string")
+        content = block.get("content")
+        if content is not None and not isinstance(content, str):
+            for j, inner in enumerate(_need(content, list, f"{where}.content", "a string or an array")):
+                _block(inner, f"{where}.content.{j}", TOOL_RESULT_BLOCKS)
+        if block.get("is_error") is not None:
+            _need(block["is_error"], bool, f"{where}.is_error", "a boolean")
+    elif kind == "thinking":
+        _need(block.get("thinking"), str, f"{where}.thinking", "a string")
+    elif kind == "redacted_thinking":
+        _need(block.get("data"), str, f"{where}.data", "a string")
+
+
+def _messages(body: dict[str, Any]) -> None:
+    messages = _need(body.get("messages"), list, "messages", "an array of messages")
+    if not messages:
+        raise _fail("messages", "List should have at least 1 item")
+    for i, message in enumerate(messages):
+        where = f"messages.{i}"
+        _need(message, dict, where, "an object")
+        if message.get("role") not in ROLES:
+            raise _fail(f"{where}.role", "Input should be 'user' or 'assistant'")
+        content = message.get("content")
+        if isinstance(content, str):
+            continue
+        for j, block in enumerate(_need(content, list, f"{where}.content", "a string or an array of content blocks")):
+            _block(block, f"{where}.content.{j}", BLOCK_TYPES)
+
+
+def _system(body: dict[str, Any]) -> None:
+    system = body.get("system")
+    if system is None or isinstance(system, str):
+        return
+    for j, block in enumerate(_need(system, list, "system", "a string or an array of text blocks")):
+        _block(block, f"system.{j}", frozenset({"text"}))
+
+
+def _tools(body: dict[str, Any]) -> None:
+    tools = body.get("tools")
+    if tools is not None:
+        for i, tool in enumerate(_need(tools, list, "tools", "an array")):
+            where = f"tools.{i}"
+            _need(tool, dict, where, "an object")
+            if tool.get("type") not in (None, "custom"):  # a server tool (web search, ...), Anthropic's to run
+                _need(tool.get("type"), str, f"{where}.type", "a string")
+                continue
+            _need(tool.get("name"), str, f"{where}.name", "a string")
+            _need(tool.get("input_schema"), dict, f"{where}.input_schema", "an object")
+            if tool.get("description") is not None:
+                _need(tool["description"], str, f"{where}.description", "a string")
+    choice = body.get("tool_choice")
+    if choice is not None:
+        _need(choice, dict, "tool_choice", "an object")
+        if choice.get("type") not in TOOL_CHOICES:
+            raise _fail("tool_choice.type", "Input should be 'auto', 'any', 'tool' or 'none'")
+        if choice["type"] == "tool":
+            _need(choice.get("name"), str, "tool_choice.name", "a string")
+
+
+def _sampling(body: dict[str, Any]) -> None:
+    _optional(body, "stream", bool, "a boolean")
+    _optional(body, "metadata", dict, "an object")
+    for field in ("temperature", "top_p"):
+        _optional(body, field, (int, float), "a number")
+    _optional(body, "top_k", int, "an integer")
+    stops = body.get("stop_sequences")
+    if stops is not None:
+        for i, stop in enumerate(_need(stops, list, "stop_sequences", "an array of strings")):
+            _need(stop, str, f"stop_sequences.{i}", "a string")
+
+
+def _model(body: dict[str, Any]) -> None:
+    model = _need(body.get("model"), str, "model", "a string")
+    if not model:
+        raise _fail("model", "String should have at least 1 character")
+
+
+def check_count_tokens(body: dict[str, Any]) -> None:
+    """POST /v1/messages/count_tokens: a Messages request without max_tokens."""
+    _model(body)
+    _messages(body)
+    _system(body)
+    _tools(body)
+
+
+def check_messages(body: dict[str, Any]) -> None:
+    """POST /v1/messages."""
+    check_count_tokens(body)
+    max_tokens = _need(body.get("max_tokens"), int, "max_tokens", "an integer")
+    if max_tokens < 1:
+        raise _fail("max_tokens", "Input should be greater than or equal to 1")
+    _sampling(body)

@@ -117,7 +117,7 @@ def test_plain_message_translated_to_chat(gw: Gateway, slm: Upstream) -> None:
     message = raw.parse()
     assert message.type == "message" and message.role == "assistant"
     assert [b.type for b in message.content] == ["text"]
-    assert message.content[0].text == "[slm] you said: hello there"  # type: ignore[union-attr]
+    assert message.content[0].text == "[slm] you said: hello there"
     assert message.stop_reason == "end_turn" and message.stop_sequence is None
     assert message.model == "small"  # the name the client may send back, not the upstream's id
     assert message.usage.output_tokens == 5 and message.usage.input_tokens > 0
@@ -160,7 +160,7 @@ def test_stream_text_with_the_sdk(gw: Gateway) -> None:
         text = "".join(s.text_stream)
         final = s.get_final_message()
     assert text == "[slm] you said: stream me"
-    assert final.content[0].text == text  # type: ignore[union-attr]
+    assert final.content[0].text == text
     assert final.stop_reason == "end_turn"
     assert final.usage.output_tokens == 5 and final.usage.input_tokens > 0  # from the upstream's usage chunk
 
@@ -187,7 +187,7 @@ def test_tools_round_trip_translated(gw: Gateway, slm: Upstream) -> None:
     c = client(gw)
     question = {"role": "user", "content": "weather in Paris?"}
     first = c.messages.create(
-        model="small", max_tokens=100, messages=[question], tools=[WEATHER_TOOL], tool_choice={"type": "any"}  # type: ignore[list-item]
+        model="small", max_tokens=100, messages=[question], tools=[WEATHER_TOOL], tool_choice={"type": "any"}
     )
     assert first.stop_reason == "tool_use"
     call = first.content[-1]
@@ -209,7 +209,7 @@ def test_tools_round_trip_translated(gw: Gateway, slm: Upstream) -> None:
     second = c.messages.create(
         model="small",
         max_tokens=100,
-        tools=[WEATHER_TOOL],  # type: ignore[list-item]
+        tools=[WEATHER_TOOL],
         tool_choice={"type": "tool", "name": "get_weather", "disable_parallel_tool_use": True},
         messages=[
             question,
@@ -223,7 +223,7 @@ def test_tools_round_trip_translated(gw: Gateway, slm: Upstream) -> None:
             },
         ],
     )
-    assert second.content[0].text == "It is sunny in Paris."  # type: ignore[union-attr]
+    assert second.content[0].text == "It is sunny in Paris."
     assert second.stop_reason == "end_turn"
     body = sent(slm)["body"]
     assistant, tool, user = body["messages"][1:]
@@ -243,13 +243,13 @@ def test_stream_tool_use_translated(gw: Gateway, slm: Upstream) -> None:
         model="small",
         max_tokens=100,
         messages=[{"role": "user", "content": "weather in Oslo?"}],
-        tools=[WEATHER_TOOL],  # type: ignore[list-item]
+        tools=[WEATHER_TOOL],
     ) as s:
         kinds = [e.type for e in s]
         final = s.get_final_message()
     assert "input_json" in kinds  # the SDK's event for input_json_delta
     assert final.stop_reason == "tool_use"
-    assert [(b.type, b.name, b.input) for b in final.content] == [  # type: ignore[union-attr]
+    assert [(b.type, b.name, b.input) for b in final.content] == [
         ("tool_use", "get_weather", {"city": "Oslo"}),
         ("tool_use", "noop", {}),
     ]
@@ -293,7 +293,7 @@ def test_upstream_failure_before_the_stream_is_an_anthropic_error(gw: Gateway, s
     with pytest.raises(anthropic.APIStatusError) as info:
         client(gw).messages.create(model="small", max_tokens=10, messages=[{"role": "user", "content": "x"}])
     assert info.value.status_code == 502
-    assert info.value.body["type"] == "error" and info.value.body["error"]["type"] == "api_error"  # type: ignore[index]
+    assert info.value.body["type"] == "error" and info.value.body["error"]["type"] == "api_error"
 
 
 # --- passed through natively to an Anthropic-wire upstream --------------------------------------------
@@ -308,7 +308,7 @@ def test_native_pass_through_plain(gw: Gateway, llm: Upstream) -> None:
         extra_body={"thinking": {"type": "enabled", "budget_tokens": 1024}},
     )
     message = raw.parse()
-    assert message.content[0].text == "[llm] you said: hello claude"  # type: ignore[union-attr]
+    assert message.content[0].text == "[llm] you said: hello claude"
     assert message.model == "claude-sonnet-x" and message.id == "msg_1"  # Anthropic's own answer, unchanged
     assert raw.headers["x-router-model"] == "claude" and raw.headers["request-id"]
     request = sent(llm)
@@ -327,11 +327,11 @@ def test_native_pass_through_stream_and_tools(gw: Gateway, llm: Upstream) -> Non
         model="claude",
         max_tokens=50,
         messages=[{"role": "user", "content": "weather in Rome"}],
-        tools=[WEATHER_TOOL],  # type: ignore[list-item]
+        tools=[WEATHER_TOOL],
     ) as s:
         final = s.get_final_message()
     assert final.stop_reason == "tool_use"
-    assert final.content[-1].type == "tool_use" and final.content[-1].input == {"city": "Rome"}  # type: ignore[union-attr]
+    assert final.content[-1].type == "tool_use" and final.content[-1].input == {"city": "Rome"}
     assert sent(llm)["body"]["tools"] == [WEATHER_TOOL]  # Anthropic's tool format, untranslated
     assert sent(llm)["body"]["stream"] is True
 
@@ -340,8 +340,8 @@ def test_native_upstream_errors_keep_anthropic_shape(gw: Gateway, llm: Upstream)
     llm.control(mode="status", status=400)
     with pytest.raises(anthropic.BadRequestError) as info:
         client(gw).messages.create(model="claude", max_tokens=10, messages=[{"role": "user", "content": "x"}])
-    assert info.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
-    assert "failing on purpose" in info.value.body["error"]["message"]  # type: ignore[index]
+    assert info.value.body["error"]["type"] == "invalid_request_error"
+    assert "failing on purpose" in info.value.body["error"]["message"]
 
 
 def test_usage_is_accounted_for_both_wires(gw: Gateway, llm: Upstream) -> None:
@@ -367,8 +367,8 @@ def test_unknown_model_is_anthropic_not_found(gw: Gateway) -> None:
     with pytest.raises(anthropic.NotFoundError) as info:
         client(gw).messages.create(model="no-such-model", max_tokens=10, messages=[{"role": "user", "content": "x"}])
     body = info.value.body
-    assert body["type"] == "error" and body["error"]["type"] == "not_found_error"  # type: ignore[index]
-    assert "no-such-model" in body["error"]["message"]  # type: ignore[index]
+    assert body["type"] == "error" and body["error"]["type"] == "not_found_error"
+    assert "no-such-model" in body["error"]["message"]
     assert info.value.response.headers["request-id"]
 
 
@@ -379,25 +379,47 @@ def test_unknown_model_is_anthropic_not_found(gw: Gateway) -> None:
         ({"model": "small", "max_tokens": 0, "messages": [{"role": "user", "content": "x"}]}, "max_tokens"),
         ({"model": "small", "max_tokens": 5, "messages": []}, "messages"),
         ({"model": "small", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]}, "messages.0.role"),
-        ({"model": "small", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "video"}]}]}, "messages.0.content.0.type"),
+        (
+            {"model": "small", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "video"}]}]},
+            "messages.0.content.0.type",
+        ),
         (
             {
                 "model": "small",
                 "max_tokens": 5,
                 "messages": [
-                    {"role": "user", "content": [{"type": "image", "source": {"type": "base64", "media_type": "image/tiff", "data": "x"}}]}
+                    {
+                        "role": "user",
+                        "content": [{"type": "image", "source": {"type": "base64", "media_type": "image/tiff", "data": "x"}}],
+                    }
                 ],
             },
             "messages.0.content.0.source.media_type",
         ),
         (
-            {"model": "small", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "tool_result", "content": "x"}]}]},
+            {
+                "model": "small",
+                "max_tokens": 5,
+                "messages": [{"role": "user", "content": [{"type": "tool_result", "content": "x"}]}],
+            },
             "messages.0.content.0.tool_use_id",
         ),
-        ({"model": "small", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}], "tools": [{"name": "t"}]}, "tools.0.input_schema"),
-        ({"model": "small", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}], "tool_choice": {"type": "maybe"}}, "tool_choice.type"),
-        ({"model": "small", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}], "system": [{"type": "image"}]}, "system.0.type"),
-        ({"model": "small", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}], "stop_sequences": "END"}, "stop_sequences"),
+        (
+            {"model": "small", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}], "tools": [{"name": "t"}]},
+            "tools.0.input_schema",
+        ),
+        (
+            {"model": "small", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}], "tool_choice": {"type": "maybe"}},
+            "tool_choice.type",
+        ),
+        (
+            {"model": "small", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}], "system": [{"type": "image"}]},
+            "system.0.type",
+        ),
+        (
+            {"model": "small", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}], "stop_sequences": "END"},
+            "stop_sequences",
+        ),
     ],
 )
 def test_malformed_requests_are_anthropic_400s_naming_the_field(gw: Gateway, body: dict[str, Any], field: str) -> None:
@@ -412,7 +434,7 @@ def test_malformed_requests_are_anthropic_400s_naming_the_field(gw: Gateway, bod
 def test_sdk_raises_bad_request_for_malformed_blocks(gw: Gateway) -> None:
     with pytest.raises(anthropic.BadRequestError) as info:
         client(gw).messages.create(
-            model="small", max_tokens=5, messages=[{"role": "user", "content": [{"type": "text", "text": 3}]}]  # type: ignore[list-item, typeddict-item]
+            model="small", max_tokens=5, messages=[{"role": "user", "content": [{"type": "text", "text": 3}]}]
         )
     assert "messages.0.content.0.text" in info.value.message
 
@@ -421,7 +443,7 @@ def test_tenant_key_in_x_api_key(tenant_gw: Gateway, slm: Upstream) -> None:
     message = client(tenant_gw, "sk-acme-tenant").messages.create(
         model="small", max_tokens=20, messages=[{"role": "user", "content": "hi"}]
     )
-    assert message.content[0].text == "[slm] you said: hi"  # type: ignore[union-attr]
+    assert message.content[0].text == "[slm] you said: hi"
     headers = sent(slm)["headers"]
     assert "x-api-key" not in {k.lower() for k in headers}  # the tenant's key never goes upstream
     assert headers["Authorization"] == "Bearer sk-slm"
@@ -437,13 +459,17 @@ def test_wrong_or_missing_key_is_anthropic_401(tenant_gw: Gateway) -> None:
         "error": {"type": "authentication_error", "message": "Incorrect API key provided."},
         "request_id": info.value.response.headers["request-id"],
     }
-    r = httpx.post(f"{tenant_gw.url}/v1/messages/count_tokens", json={"model": "small", "messages": [{"role": "user", "content": "x"}]})
+    r = httpx.post(
+        f"{tenant_gw.url}/v1/messages/count_tokens", json={"model": "small", "messages": [{"role": "user", "content": "x"}]}
+    )
     assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
 
 
 def test_tenant_cannot_reach_routes_outside_its_list(tenant_gw: Gateway) -> None:
     with pytest.raises(anthropic.NotFoundError):
-        client(tenant_gw, "sk-acme-tenant").messages.create(model="auto", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+        client(tenant_gw, "sk-acme-tenant").messages.create(
+            model="auto", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+        )
 
 
 def test_count_tokens(gw: Gateway) -> None:
@@ -451,7 +477,7 @@ def test_count_tokens(gw: Gateway) -> None:
     short = c.messages.count_tokens(model="small", messages=[{"role": "user", "content": "hello"}])
     longer = c.messages.count_tokens(model="small", messages=[{"role": "user", "content": "hello " * 200}])
     with_tools = c.messages.count_tokens(
-        model="small", messages=[{"role": "user", "content": "hello"}], tools=[WEATHER_TOOL], system="be brief"  # type: ignore[list-item]
+        model="small", messages=[{"role": "user", "content": "hello"}], tools=[WEATHER_TOOL], system="be brief"
     )
     assert 0 < short.input_tokens < longer.input_tokens
     assert 200 <= longer.input_tokens - short.input_tokens <= 210  # "hello " is one token in o200k_base
@@ -524,6 +550,8 @@ def test_deep_nesting_is_a_400_not_a_crash(gw: Gateway) -> None:
 
 def test_oversized_body_is_anthropic_413(gw: Gateway) -> None:
     blocks = [{"type": "text", "text": "x" * 1000} for _ in range(300)]  # over the policy's 200 kB
-    r = httpx.post(f"{gw.url}/v1/messages", json={"model": "small", "max_tokens": 5, "messages": [{"role": "user", "content": blocks}]})
+    r = httpx.post(
+        f"{gw.url}/v1/messages", json={"model": "small", "max_tokens": 5, "messages": [{"role": "user", "content": blocks}]}
+    )
     assert r.status_code == 413
     assert r.json()["error"]["type"] == "request_too_large"

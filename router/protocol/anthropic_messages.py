@@ -12,6 +12,9 @@ tool_result blocks -> tool messages (placed first, as chat needs them right afte
 tool calls); tool_use -> tool_calls; images -> image_url parts (data: URLs for base64); stop_sequences
 -> stop; tool_choice any -> required; finish_reason stop/length/tool_calls -> end_turn/max_tokens/tool_use.
 Thinking blocks and server tools (web search, ...) have no chat form and are left out of translation.
+Streams keep Anthropic's order (a block opens, gets its deltas, closes, then the next) for what
+OpenAI-compatible servers send: text, and each tool call's arguments in one run; arguments that came
+back to an earlier tool call after other content would go to that call's block index.
 """
 
 from __future__ import annotations

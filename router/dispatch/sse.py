@@ -19,6 +19,11 @@ class EventSplitter:
     def __init__(self) -> None:
         self._buffer = b""
 
+    @property
+    def empty(self) -> bool:
+        """No partial event is held."""
+        return not self._buffer
+
     def feed(self, chunk: bytes) -> list[bytes]:
         self._buffer += chunk.replace(b"\r\n", b"\n")
         *events, self._buffer = self._buffer.split(b"\n\n")

@@ -246,6 +246,8 @@ def event(kind: bytes, data: dict[str, Any]) -> bytes:
 
 
 PING = event(b"ping", {"type": "ping"})
+TEXT_DELTA_HEAD = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+TEXT_DELTA_MID = b',"delta":{"type":"text_delta","text":'
 
 
 class EventTranslator:
@@ -264,9 +266,16 @@ class EventTranslator:
         self._usage: dict[str, int] | None = None
         self._deltas = 0
 
+    def _payloads(self, chunk: bytes) -> list[bytes]:
+        # the common case, one whole `data:` event per chunk, without the splitter's buffering
+        whole = chunk.startswith(b"data: ") and chunk.endswith(b"\n\n") and chunk.find(b"\n") == len(chunk) - 2
+        if whole and self._splitter.empty:
+            return [chunk[6:-2]]
+        return self._splitter.feed(chunk)
+
     def feed(self, chunk: bytes) -> bytes:
         out: list[bytes] = []
-        for payload in self._splitter.feed(chunk):
+        for payload in self._payloads(chunk):
             if self.done:
                 break
             if payload == b"[DONE]":
@@ -311,25 +320,32 @@ class EventTranslator:
         self._deltas += 1
         out.append(event(b"content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}))
 
+    def _text(self, text: str, out: list[bytes]) -> None:
+        """A text_delta event, written from a template (the bulk of every stream)."""
+        self._deltas += 1
+        out.append(b"%s%d%s%s}}\n\n" % (TEXT_DELTA_HEAD, self._index, TEXT_DELTA_MID, orjson.dumps(text)))
+
     def _chunk(self, data: dict[str, Any], out: list[bytes]) -> None:
         if not self._started:
             self._start(data, out)
-        if isinstance(data.get("usage"), dict):
-            self._usage = _usage(data["usage"])
-        choices = data.get("choices")
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        usage = data.get("usage")
+        if usage:
+            self._usage = _usage(usage)
+        try:
+            choice = data["choices"][0]
+            delta = choice.get("delta") or {}
+            text, calls, finish = delta.get("content"), delta.get("tool_calls"), choice.get("finish_reason")
+        except (KeyError, IndexError, TypeError, AttributeError):  # not a chat chunk with a choice
             return
-        choice = choices[0]
-        delta = _dict(choice.get("delta"))
-        text = delta.get("content")
-        if isinstance(text, str) and text:
+        if text and isinstance(text, str):
             if self._open != "text":
                 self._block("text", {"type": "text", "text": ""}, out)
-            self._delta(self._index, {"type": "text_delta", "text": text}, out)
-        for call in delta.get("tool_calls") or ():
-            if isinstance(call, dict):
-                self._tool_call(call, out)
-        if choice.get("finish_reason"):
+            self._text(text, out)
+        if calls and isinstance(calls, list):
+            for call in calls:
+                if isinstance(call, dict):
+                    self._tool_call(call, out)
+        if finish:
             self._stop = _stop(choice, self.stop_sequences)
 
     def _tool_call(self, call: dict[str, Any], out: list[bytes]) -> None:

@@ -336,6 +336,14 @@ def test_native_pass_through_stream_and_tools(gw: Gateway, llm: Upstream) -> Non
     assert sent(llm)["body"]["stream"] is True
 
 
+def test_native_stream_stalling_mid_way_ends_with_anthropic_error_event(gw: Gateway, llm: Upstream) -> None:
+    llm.control(mode="stall_after", chunks=4)
+    seen = events(gw, {"model": "claude", "max_tokens": 50, "messages": [{"role": "user", "content": "a b c d"}]})
+    assert [name for name, _ in seen][:3] == ["message_start", "ping", "content_block_start"]  # Anthropic's own events
+    name, data = seen[-1]
+    assert name == "error" and data["error"]["type"] == "api_error" and "stalled" in data["error"]["message"]
+
+
 def test_native_upstream_errors_keep_anthropic_shape(gw: Gateway, llm: Upstream) -> None:
     llm.control(mode="status", status=400)
     with pytest.raises(anthropic.BadRequestError) as info:
@@ -358,6 +366,26 @@ def test_usage_is_accounted_for_both_wires(gw: Gateway, llm: Upstream) -> None:
     requests, prompt, completion = (a - b for a, b in zip(after["claude"], before.get("claude", (0, 0, 0)), strict=True))
     # the upstream reports 5 input tokens per request and one output token per word
     assert (requests, prompt, completion) == (2, 10, 5 + 6)
+
+
+def test_classifying_route_mixes_both_wires(gw: Gateway, slm: Upstream, llm: Upstream) -> None:
+    c = client(gw)
+    ask = {"model": "auto", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+    small = c.messages.with_raw_response.create(**ask, extra_headers={"x-router-tier": "slm"})
+    large = c.messages.with_raw_response.create(**ask, extra_headers={"x-router-tier": "llm"})
+    assert (small.headers["x-router-route"], small.headers["x-router-model"]) == ("auto", "local")
+    assert (large.headers["x-router-route"], large.headers["x-router-model"]) == ("auto", "claude")
+    assert small.parse().model == "auto" and small.parse().content[0].text == "[slm] you said: hi"
+    assert large.parse().model == "claude-sonnet-x" and large.parse().content[0].text == "[llm] you said: hi"
+    assert sent(slm)["path"] == "/v1/chat/completions" and sent(llm)["path"] == "/v1/messages"
+
+
+def test_explain_sees_what_chat_would(gw: Gateway) -> None:
+    hard = "Prove that there are infinitely many primes, step by step, and explain why the argument works."
+    r = httpx.post(f"{gw.url}/router/explain", json={"model": "auto", "messages": [{"role": "user", "content": hard}]})
+    decided = r.json()["decision"]
+    raw = client(gw).messages.with_raw_response.create(model="auto", max_tokens=50, messages=[{"role": "user", "content": hard}])
+    assert raw.headers["x-router-tier"] == decided["tier"] and raw.headers["x-router-reason"] == decided["reason"]
 
 
 # --- errors, tenancy, count_tokens ---------------------------------------------------------------------

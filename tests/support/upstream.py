@@ -320,7 +320,9 @@ async def anthropic_messages(request: web.Request) -> web.StreamResponse:
         },
         {"type": "message_stop"},
     ]
-    for event in events:
+    for i, event in enumerate(events):
+        if state.control.get("mode") == "stall_after" and i == int(state.control.get("chunks", 2)):
+            await asyncio.sleep(3600)
         await response.write(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode())
     await response.write_eof()
     return response

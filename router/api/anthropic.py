@@ -15,7 +15,8 @@ import orjson
 
 from router import pipeline
 from router.gateway import Gateway
-from router.protocol.anthropic_messages import EventTranslator, native_events, to_chat, to_message, translated_events
+from router.protocol.anthropic_messages import to_chat, to_message
+from router.protocol.anthropic_stream import EventTranslator, native_events, translated_events
 from router.upstream.anthropic import AnthropicMessages, is_native
 from router.upstream.base import Target, Upstream
 from router.upstream.openai_compat import OpenAICompatUpstream

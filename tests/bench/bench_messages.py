@@ -21,7 +21,8 @@ from typing import Any
 import orjson
 
 from router.protocol.anthropic_checks import check_messages
-from router.protocol.anthropic_messages import EventTranslator, to_chat, to_message
+from router.protocol.anthropic_messages import to_chat, to_message
+from router.protocol.anthropic_stream import EventTranslator
 from router.telemetry.meter import StreamMeter
 
 REQUEST: dict[str, Any] = {

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from router.errors import BadRequest, NotFound, RateLimited, RouterError, Unauthorized, UpstreamError, anthropic_error_parts
 from router.protocol.anthropic_checks import check_messages
-from router.protocol.anthropic_messages import EventTranslator, to_chat, to_message
+from router.protocol.anthropic_messages import to_chat, to_message
+from router.protocol.anthropic_stream import EventTranslator
 from router.telemetry.meter import StreamMeter, text_of, usage_of
 
 
@@ -276,3 +277,10 @@ def test_meter_reads_anthropic_streams_and_messages() -> None:
     assert meter.usage == (10, 12) and meter.finished and meter.text == "hi{}"
     message = {"type": "message", "content": [{"type": "text", "text": "ok"}], "usage": {"input_tokens": 2, "output_tokens": 1}}
     assert usage_of(message) == (2, 1) and text_of(message) == "ok"
+
+
+def test_native_streams_recognise_the_gateways_own_error_events() -> None:
+    from router.errors import UpstreamTimeout, sse_error_event
+    from router.protocol.anthropic_stream import OPENAI_ERROR_EVENT
+
+    assert sse_error_event(UpstreamTimeout("model 'x' stalled mid-stream")).startswith(OPENAI_ERROR_EVENT)

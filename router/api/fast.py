@@ -2,7 +2,7 @@
 
 FastAPI's routing, dependency and middleware layers cost about a third of a core at 2,000 requests/s
 (measured with py-spy under tests/bench/bench_gateway.py), so the endpoints that carry model
-traffic (OpenAI's, and Anthropic's Messages API) are dispatched here by path and everything else falls through to FastAPI. The request body is
+traffic are dispatched here by path and everything else falls through to FastAPI. The request body is
 read once, parsed once (orjson), checked, and handed to one pipeline function.
 
 A client that disconnects cancels its request: a watcher on `receive()` cancels the handler, which

@@ -152,8 +152,7 @@ async def _stream(
     response = web.StreamResponse(headers={"content-type": "text/event-stream"})
     await response.prepare(request)
     if is_chat and "tool_calls" in state.control:
-        await _stream_tool_calls(state, response, body)
-        return response
+        return await _stream_calls(state, response, body)
     interval = float(state.control.get("interval_ms", 0)) / 1000
     mode = state.control.get("mode")
     stop_after = int(state.control.get("chunks", 2))
@@ -220,26 +219,29 @@ def _halves(text: str) -> list[str]:
     return [part for part in (text[:middle], text[middle:]) if part]
 
 
-async def _stream_tool_calls(state: State, response: web.StreamResponse, body: dict[str, Any]) -> None:
-    """The scripted tool calls as OpenAI streams them: a head per call, then its arguments in pieces."""
+async def _stream_calls(state: State, response: web.StreamResponse, body: dict[str, Any]) -> web.StreamResponse:
+    """Tool calls as OpenAI streams them: id and name first, then the arguments in pieces."""
 
-    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
         data = {"id": f"cmpl-{state.name}", "object": "chat.completion.chunk", "created": 0, "model": body.get("model")}
-        data["choices"] = [{"index": 0, "delta": delta, "finish_reason": finish}] if delta is not None else []
-        return b"data: " + json.dumps({**data, **extra}).encode() + b"\n\n"
+        return b"data: " + json.dumps({**data, "choices": [choice]}).encode() + b"\n\n"
 
     await response.write(chunk({"role": "assistant", "content": None}))
     for i, call in enumerate(state.control["tool_calls"]):
         head = {"index": i, "id": f"call_{i}", "type": "function", "function": {"name": call["name"], "arguments": ""}}
         await response.write(chunk({"tool_calls": [head]}))
-        for piece in _halves(call["arguments"]):
+        args = call["arguments"]
+        for piece in (args[: len(args) // 2], args[len(args) // 2 :]):
             await response.write(chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}))
     await response.write(chunk({}, "tool_calls"))
     if (body.get("stream_options") or {}).get("include_usage"):
-        usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
-        await response.write(chunk(None, usage=usage))  # type: ignore[arg-type]
+        usage = {"id": f"cmpl-{state.name}", "object": "chat.completion.chunk", "created": 0, "model": body.get("model")}
+        usage |= {"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12}}
+        await response.write(b"data: " + json.dumps(usage).encode() + b"\n\n")
     await response.write(b"data: [DONE]\n\n")
     await response.write_eof()
+    return response
 
 
 async def embeddings(request: web.Request) -> web.StreamResponse:

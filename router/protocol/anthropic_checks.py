@@ -12,6 +12,7 @@ from typing import Any
 
 from router.errors import BadRequest
 
+MAX_DEPTH = 100  # nesting allowed inside free-form JSON (tool inputs, input schemas, metadata)
 ROLES = ("user", "assistant")
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 BLOCK_TYPES = frozenset({"text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking"})
@@ -27,6 +28,17 @@ def _need(value: Any, kind: type | tuple[type, ...], where: str, expected: str) 
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise _fail(where, f"Input should be {expected}" if value is not None else "Field required")
     return value
+
+
+def _shallow(value: Any, where: str) -> None:
+    """Free-form JSON nested at most MAX_DEPTH deep: deeper is refused here, not left to a serialiser."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _fail(where, f"JSON nested more than {MAX_DEPTH} levels deep")
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
 
 
 def _optional(body: dict[str, Any], field: str, kind: type | tuple[type, ...], expected: str) -> None:
@@ -65,7 +77,7 @@ def _block(block: Any, where: str, allowed: frozenset[str]) -> None:
     elif kind == "tool_use":
         _need(block.get("id"), str, f"{where}.id", "a string")
         _need(block.get("name"), str, f"{where}.name", "a string")
-        _need(block.get("input"), dict, f"{where}.input", "an object")
+        _shallow(_need(block.get("input"), dict, f"{where}.input", "an object"), f"{where}.input")
     elif kind == "tool_result":
         _need(block.get("tool_use_id"), str, f"{where}.tool_use_id", "a string")
         content = block.get("content")
@@ -114,7 +126,7 @@ def _tools(body: dict[str, Any]) -> None:
                 _need(tool.get("type"), str, f"{where}.type", "a string")
                 continue
             _need(tool.get("name"), str, f"{where}.name", "a string")
-            _need(tool.get("input_schema"), dict, f"{where}.input_schema", "an object")
+            _shallow(_need(tool.get("input_schema"), dict, f"{where}.input_schema", "an object"), f"{where}.input_schema")
             if tool.get("description") is not None:
                 _need(tool["description"], str, f"{where}.description", "a string")
     choice = body.get("tool_choice")
@@ -150,6 +162,8 @@ def check_count_tokens(body: dict[str, Any]) -> None:
     _messages(body)
     _system(body)
     _tools(body)
+    if body.get("metadata") is not None:
+        _shallow(_need(body["metadata"], dict, "metadata", "an object"), "metadata")
 
 
 def check_messages(body: dict[str, Any]) -> None:

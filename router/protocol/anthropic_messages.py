@@ -14,6 +14,7 @@ A document given by URL reaches a chat model as that URL, in text.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -36,8 +37,11 @@ def _dict(value: Any) -> dict[str, Any]:
 def _json(value: Any, where: str) -> str:
     try:
         return orjson.dumps(value).decode()
-    except orjson.JSONEncodeError:
-        raise BadRequest(f"{where}: nested too deeply", param=where) from None
+    except orjson.JSONEncodeError:  # a lone UTF-16 surrogate, which only Python's json writes (escaped)
+        try:
+            return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+        except (ValueError, RecursionError):
+            raise BadRequest(f"{where}: cannot be written as JSON", param=where) from None
 
 
 def _image(source: dict[str, Any]) -> dict[str, Any]:
@@ -123,11 +127,10 @@ def _system_text(system: Any) -> str | None:
 
 def _tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
-    for i, tool in enumerate(tools):
+    for tool in tools:
         if tool.get("type") not in (None, "custom"):
             continue
         function = {"name": tool["name"], "parameters": tool["input_schema"]}
-        _json(tool["input_schema"], f"tools.{i}.input_schema")
         if tool.get("description"):
             function["description"] = tool["description"]
         out.append({"type": "function", "function": function})

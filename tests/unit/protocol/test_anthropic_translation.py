@@ -116,18 +116,41 @@ def test_tool_choice(kind: str, expected: str) -> None:
     assert to_chat(body)["tool_choice"] == expected
 
 
-def test_deep_tool_input_is_a_bad_request() -> None:
+@pytest.mark.parametrize(("depth", "refused"), [(99, False), (100, True), (5000, True)])
+def test_deep_free_form_json_is_a_bad_request(depth: int, refused: bool) -> None:
     deep: Any = 1
-    for _ in range(300):
+    for _ in range(depth):
         deep = [deep]
+    for body, field in (
+        (
+            {
+                "messages": [
+                    {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {"a": deep}}]}
+                ]
+            },
+            "messages.0.content.0.input",
+        ),
+        (
+            {"messages": [{"role": "user", "content": "x"}], "tools": [{"name": "f", "input_schema": {"a": deep}}]},
+            "tools.0.input_schema",
+        ),
+        ({"messages": [{"role": "user", "content": "x"}], "metadata": {"a": deep}}, "metadata"),
+    ):
+        if not refused:
+            check_messages({"model": "m", "max_tokens": 1, **body})
+            continue
+        with pytest.raises(BadRequest) as info:
+            check_messages({"model": "m", "max_tokens": 1, **body})
+        assert info.value.param == field
+
+
+def test_lone_surrogates_in_tool_input_are_written_escaped() -> None:
     body = {
         "model": "m",
         "max_tokens": 1,
-        "messages": [{"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {"a": deep}}]}],
+        "messages": [{"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {"s": "\ud83d"}}]}],
     }
-    with pytest.raises(BadRequest) as info:
-        to_chat(body)
-    assert info.value.param == "messages.0.content.0.input"
+    assert to_chat(body)["messages"][0]["tool_calls"][0]["function"]["arguments"] == '{"s":"\\ud83d"}'
 
 
 @pytest.mark.parametrize(

@@ -15,8 +15,10 @@ from router.errors import BadRequest
 MAX_DEPTH = 100  # nesting allowed inside free-form JSON (tool inputs, input schemas, metadata)
 ROLES = ("user", "assistant")
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
-BLOCK_TYPES = frozenset({"text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking"})
-TOOL_RESULT_BLOCKS = frozenset({"text", "image", "document"})
+# blocks the gateway reads; other block types (server tool results, search results, ...) pass the check:
+# a native upstream reads them, the chat translation leaves them out
+KNOWN_BLOCKS = frozenset({"text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking"})
+TOOL_RESULT_REFUSED = frozenset({"tool_use", "tool_result", "thinking", "redacted_thinking"})  # not inside a result
 TOOL_CHOICES = ("auto", "any", "tool", "none")
 
 
@@ -60,16 +62,15 @@ def _source(source: Any, where: str, kind: str) -> None:
             raise _fail(f"{where}.url", "Input should be an http or https URL")
     elif stype == "text" and kind == "document":
         _need(source.get("data"), str, f"{where}.data", "a string")
-    else:
-        allowed = "'base64', 'url' or 'text'" if kind == "document" else "'base64' or 'url'"
-        raise _fail(f"{where}.type", f"Input should be {allowed}")
+    else:  # another kind of source (a Files API file, custom content): for a native upstream to read
+        _need(stype, str, f"{where}.type", "a string")
 
 
-def _block(block: Any, where: str, allowed: frozenset[str]) -> None:
+def _block(block: Any, where: str, refused: frozenset[str] = frozenset()) -> None:
     _need(block, dict, where, "an object")
-    kind = block.get("type")
-    if kind not in allowed:
-        raise _fail(f"{where}.type", f"Input should be one of {', '.join(sorted(allowed))}")
+    kind = _need(block.get("type"), str, f"{where}.type", "a string")
+    if kind in refused:
+        raise _fail(f"{where}.type", f"Input should not be {kind!r} here")
     if kind == "text":
         _need(block.get("text"), str, f"{where}.text", "a string")
     elif kind in ("image", "document"):
@@ -83,7 +84,7 @@ def _block(block: Any, where: str, allowed: frozenset[str]) -> None:
         content = block.get("content")
         if content is not None and not isinstance(content, str):
             for j, inner in enumerate(_need(content, list, f"{where}.content", "a string or an array")):
-                _block(inner, f"{where}.content.{j}", TOOL_RESULT_BLOCKS)
+                _block(inner, f"{where}.content.{j}", TOOL_RESULT_REFUSED)
         if block.get("is_error") is not None:
             _need(block["is_error"], bool, f"{where}.is_error", "a boolean")
     elif kind == "thinking":
@@ -105,7 +106,7 @@ def _messages(body: dict[str, Any]) -> None:
         if isinstance(content, str):
             continue
         for j, block in enumerate(_need(content, list, f"{where}.content", "a string or an array of content blocks")):
-            _block(block, f"{where}.content.{j}", BLOCK_TYPES)
+            _block(block, f"{where}.content.{j}")
 
 
 def _system(body: dict[str, Any]) -> None:
@@ -113,7 +114,10 @@ def _system(body: dict[str, Any]) -> None:
     if system is None or isinstance(system, str):
         return
     for j, block in enumerate(_need(system, list, "system", "a string or an array of text blocks")):
-        _block(block, f"system.{j}", frozenset({"text"}))
+        where = f"system.{j}"
+        if _need(block, dict, where, "an object").get("type") != "text":
+            raise _fail(f"{where}.type", "Input should be 'text'")
+        _need(block.get("text"), str, f"{where}.text", "a string")
 
 
 def _tools(body: dict[str, Any]) -> None:

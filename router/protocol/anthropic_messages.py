@@ -8,7 +8,9 @@ nothing else in a client's body reaches a translated upstream. Mapping: system -
 tool_result blocks -> tool messages (placed first, as chat needs them right after the assistant's
 tool calls); tool_use -> tool_calls; images -> image_url parts (data: URLs for base64); stop_sequences
 -> stop; tool_choice any -> required; finish_reason stop/length/tool_calls -> end_turn/max_tokens/tool_use.
-Thinking blocks and server tools (web search, ...) have no chat form and are left out of translation.
+Thinking blocks, server tools (web search, ...), their result blocks, Files API sources and other block
+types Anthropic adds have no chat form: they pass the checks, reach native upstreams, and are left out
+of the translation.
 A document given by URL reaches a chat model as that URL, in text.
 """
 
@@ -44,10 +46,12 @@ def _json(value: Any, where: str) -> str:
             raise BadRequest(f"{where}: cannot be written as JSON", param=where) from None
 
 
-def _image(source: dict[str, Any]) -> dict[str, Any]:
+def _image(source: dict[str, Any]) -> dict[str, Any] | None:
     if source["type"] == "url":
         return {"type": "image_url", "image_url": {"url": source["url"]}}
-    return {"type": "image_url", "image_url": {"url": f"data:{source['media_type']};base64,{source['data']}"}}
+    if source["type"] == "base64":
+        return {"type": "image_url", "image_url": {"url": f"data:{source['media_type']};base64,{source['data']}"}}
+    return None  # a Files API id: only Anthropic can read it
 
 
 def _part(block: dict[str, Any]) -> dict[str, Any] | None:
@@ -64,7 +68,8 @@ def _part(block: dict[str, Any]) -> dict[str, Any] | None:
         if source["type"] == "base64":
             data = f"data:{source['media_type']};base64,{source['data']}"
             return {"type": "file", "file": {"filename": block.get("title") or "document", "file_data": data}}
-        return {"type": "text", "text": source["url"]}
+        if source["type"] == "url":
+            return {"type": "text", "text": source["url"]}
     return None
 
 

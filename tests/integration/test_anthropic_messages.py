@@ -321,6 +321,28 @@ def test_native_pass_through_plain(gw: Gateway, llm: Upstream) -> None:
     assert body["thinking"] == {"type": "enabled", "budget_tokens": 1024}  # fields chat has no place for survive
 
 
+def test_blocks_only_anthropic_reads_reach_it_and_not_a_chat_model(gw: Gateway, llm: Upstream, slm: Upstream) -> None:
+    history = [
+        {"role": "user", "content": "search the web"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "q"}},
+                {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []},
+                {"type": "text", "text": "nothing found"},
+            ],
+        },
+        {"role": "user", "content": "try again"},
+    ]
+    tools = [{"type": "web_search_20250305", "name": "web_search", "max_uses": 1}]
+    for model in ("claude", "small"):
+        r = httpx.post(f"{gw.url}/v1/messages", json={"model": model, "max_tokens": 9, "messages": history, "tools": tools})
+        assert r.status_code == 200, r.text
+    assert sent(llm)["body"]["messages"] == history and sent(llm)["body"]["tools"] == tools
+    chat = sent(slm)["body"]
+    assert chat["messages"][1] == {"role": "assistant", "content": "nothing found"} and "tools" not in chat
+
+
 def test_native_pass_through_stream_and_tools(gw: Gateway, llm: Upstream) -> None:
     llm.control(tool_calls=[{"name": "get_weather", "arguments": '{"city": "Rome"}'}])
     with client(gw).messages.stream(
@@ -408,7 +430,22 @@ def test_unknown_model_is_anthropic_not_found(gw: Gateway) -> None:
         ({"model": "small", "max_tokens": 5, "messages": []}, "messages"),
         ({"model": "small", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]}, "messages.0.role"),
         (
-            {"model": "small", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "video"}]}]},
+            {
+                "model": "small",
+                "max_tokens": 5,
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "tool_result", "tool_use_id": "t", "content": [{"type": "tool_result", "tool_use_id": "u"}]}
+                        ],
+                    }
+                ],
+            },
+            "messages.0.content.0.content.0.type",
+        ),
+        (
+            {"model": "small", "max_tokens": 5, "messages": [{"role": "user", "content": [{"text": "no type"}]}]},
             "messages.0.content.0.type",
         ),
         (

@@ -307,3 +307,34 @@ def test_native_streams_recognise_the_gateways_own_error_events() -> None:
     from router.protocol.anthropic_stream import OPENAI_ERROR_EVENT
 
     assert sse_error_event(UpstreamTimeout("model 'x' stalled mid-stream")).startswith(OPENAI_ERROR_EVENT)
+
+
+def test_block_types_without_a_chat_form_pass_the_checks_and_are_left_out() -> None:
+    body = {
+        "model": "m",
+        "max_tokens": 9,
+        "messages": [
+            {"role": "user", "content": "search"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "server_tool_use", "id": "s1", "name": "web_search", "input": {"query": "q"}},
+                    {"type": "web_search_tool_result", "tool_use_id": "s1", "content": []},
+                    {"type": "text", "text": "found it"},
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image", "source": {"type": "file", "file_id": "file_1"}},
+                    {"type": "search_result", "source": "s", "title": "t", "content": []},
+                    {"type": "text", "text": "and?"},
+                ],
+            },
+        ],
+    }
+    check_messages(body)
+    assert to_chat(body)["messages"][1:] == [
+        {"role": "assistant", "content": "found it"},
+        {"role": "user", "content": "and?"},
+    ]

@@ -70,11 +70,14 @@ def gw(slm: Upstream, llm: Upstream, tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture(scope="module")
 def tenant_gw(slm: Upstream, llm: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    tenants = {"acme": {"api_keys": ["${ACME_KEY}"], "routes": ["small", "claude"]}}
+    tenants = {
+        "acme": {"api_keys": ["${ACME_KEY}"], "routes": ["small", "claude"]},
+        "tiny": {"api_keys": ["${TINY_KEY}"], "routes": ["small"], "limits": {"requests_per_minute": 1}},
+    }
     gateway = start_gateway(
         _policy(slm, llm, tenants=tenants),
         Path(tmp_path_factory.mktemp("messages-tenants")),
-        env={"ANTHROPIC_KEY": "sk-ant-policy", "ACME_KEY": "sk-acme-tenant"},
+        env={"ANTHROPIC_KEY": "sk-ant-policy", "ACME_KEY": "sk-acme-tenant", "TINY_KEY": "sk-tiny-tenant"},
     )
     yield gateway
     gateway.stop()
@@ -514,6 +517,10 @@ def test_tenant_key_in_x_api_key(tenant_gw: Gateway, slm: Upstream) -> None:
     assert headers["Authorization"] == "Bearer sk-slm"
     bearer = anthropic.Anthropic(base_url=tenant_gw.url, auth_token="sk-acme-tenant", max_retries=0)
     assert bearer.messages.create(model="small", max_tokens=5, messages=[{"role": "user", "content": "x"}]).content
+    chat = {"model": "small", "messages": [{"role": "user", "content": "x"}]}  # one key header for every endpoint
+    assert (
+        httpx.post(f"{tenant_gw.url}/v1/chat/completions", json=chat, headers={"x-api-key": "sk-acme-tenant"}).status_code == 200
+    )
 
 
 def test_wrong_or_missing_key_is_anthropic_401(tenant_gw: Gateway) -> None:
@@ -528,6 +535,17 @@ def test_wrong_or_missing_key_is_anthropic_401(tenant_gw: Gateway) -> None:
         f"{tenant_gw.url}/v1/messages/count_tokens", json={"model": "small", "messages": [{"role": "user", "content": "x"}]}
     )
     assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
+
+
+def test_rate_limit_is_anthropic_429_with_retry_after(tenant_gw: Gateway) -> None:
+    c = client(tenant_gw, "sk-tiny-tenant")
+    ask = {"model": "small", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
+    first = c.messages.with_raw_response.create(**ask)
+    assert first.headers["x-ratelimit-limit-requests"] == "1"
+    with pytest.raises(anthropic.RateLimitError) as info:
+        c.messages.create(**ask)
+    assert info.value.body["error"]["type"] == "rate_limit_error"
+    assert int(info.value.response.headers["retry-after"]) >= 1
 
 
 def test_tenant_cannot_reach_routes_outside_its_list(tenant_gw: Gateway) -> None:

@@ -49,6 +49,7 @@ def _policy(slm: Upstream, llm: Upstream, **extra: Any) -> str:
             "small": {"strategy": "fixed", "models": ["local"]},
             "claude": {"strategy": "fixed", "models": ["claude"]},
             "auto": {"strategy": "classify", "tiers": {"slm": ["local"], "llm": ["claude"]}},
+            "careful": {"strategy": "cascade", "tiers": {"slm": ["local"], "llm": ["claude"]}},
         },
         "server": {
             "scorer": "heuristic",
@@ -403,6 +404,27 @@ def test_classifying_route_mixes_both_wires(gw: Gateway, slm: Upstream, llm: Ups
     assert small.parse().model == "auto" and small.parse().content[0].text == "[slm] you said: hi"
     assert large.parse().id == "msg_1" and large.parse().content[0].text == "[llm] you said: hi"
     assert sent(slm)["path"] == "/v1/chat/completions" and sent(llm)["path"] == "/v1/messages"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_cascade_escalates_from_a_translated_slm_to_native_claude(
+    gw: Gateway, slm: Upstream, llm: Upstream, stream: bool
+) -> None:
+    ask = {"model": "careful", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+    slm.control(reply="I'm sorry, I can't help with that.")
+    if stream:
+        seen = events(gw, ask)
+        text = "".join(d["delta"].get("text", "") for n, d in seen if n == "content_block_delta")
+        assert seen[0][1]["message"]["id"] == "msg_1"  # Claude's own stream
+    else:
+        raw = client(gw).messages.with_raw_response.create(**ask)
+        assert raw.headers["x-router-escalated"] == "true" and raw.headers["x-router-model"] == "claude"
+        text = raw.parse().content[0].text
+    assert text == "[llm] you said: hi"
+    assert sent(slm)["path"] == "/v1/chat/completions" and sent(llm)["path"] == "/v1/messages"
+    slm.control(reply="Hello! Happy to help.")
+    kept = client(gw).messages.create(**ask)
+    assert kept.content[0].text == "Hello! Happy to help." and kept.model == "careful"
 
 
 def test_explain_sees_what_chat_would(gw: Gateway) -> None:

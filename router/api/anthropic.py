@@ -23,15 +23,18 @@ from router.upstream.openai_compat import OpenAICompatUpstream
 
 
 class _Pick:
-    """Per request: the native upstream (bound to this Messages body) for Anthropic models, else the gateway's."""
+    """pick(target) for dispatch: the native upstream (bound to this Messages body) for Anthropic models,
+    else the gateway's; remembers whether the last target picked (the one that answered) is native."""
 
     def __init__(self, gw: Gateway, body: dict[str, Any]) -> None:
         self._gw = gw
         self._body = body
         self._native: AnthropicMessages | None = None
+        self.native = False
 
     def __call__(self, target: Target) -> Upstream:
-        if not is_native(target.spec):
+        self.native = is_native(target.spec)
+        if not self.native:
             return self._gw.upstream_for(target)
         if self._native is None:
             fast = self._gw.fast
@@ -41,9 +44,12 @@ class _Pick:
 
 
 async def messages(gw: Gateway, ctx: pipeline.RequestContext, body: dict[str, Any]) -> pipeline.Result:
-    result = await pipeline.generate(gw, ctx, to_chat(body), "chat/completions", _Pick(gw, body))
+    """A cascade judges chat answers and dispatches with the gateway's upstreams, so it always translates
+    (an Anthropic model in it is reached through litellm)."""
+    picker = _Pick(gw, body)
+    result = await pipeline.generate(gw, ctx, to_chat(body), "chat/completions", picker)
     result.headers["request-id"] = ctx.request_id
-    if is_native(ctx.policy.models[result.headers["x-router-model"]]):
+    if picker.native:
         if result.stream is not None:
             result.stream = native_events(result.stream)
         return result
@@ -51,7 +57,9 @@ async def messages(gw: Gateway, ctx: pipeline.RequestContext, body: dict[str, An
     if result.stream is not None:
         result.stream = translated_events(result.stream, EventTranslator(body["model"], stops))
     else:
-        result.body = orjson.dumps(to_message(orjson.loads(result.body), body["model"], stops))
+        data = result.data if result.data is not None else orjson.loads(result.body)
+        result.data = to_message(data, body["model"], stops)
+        result.body = orjson.dumps(result.data)
     return result
 
 

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NamedTuple
 
 from router import pipeline
-from router.api import anthropic, wire
+from router.api import anthropic, responses, wire
 from router.errors import RouterError, Unavailable, anthropic_error_parts, error_parts
 from router.gateway import Gateway
 from router.protocol.anthropic_checks import check_count_tokens, check_messages
@@ -53,6 +53,7 @@ ROUTES: dict[str, Route] = {
     "/v1/chat/completions": Route(wire.check_chat, _chat),
     "/v1/completions": Route(wire.check_completion, _completions),
     "/v1/embeddings": Route(wire.check_embeddings, pipeline.embeddings),
+    "/v1/responses": Route(responses.check, responses.create),
     "/v1/messages": Route(check_messages, anthropic.messages, anthropic_error_parts),
     "/v1/messages/count_tokens": Route(check_count_tokens, anthropic.count_tokens, anthropic_error_parts),
 }

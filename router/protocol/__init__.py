@@ -1,1 +1,1 @@
-"""Wire protocols other than OpenAI chat completions, translated to and from it so the pipeline stays one path."""
+"""Wire-format translators: other client APIs to chat completions and back (pure functions, no I/O)."""

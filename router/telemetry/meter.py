@@ -13,9 +13,12 @@ from typing import Any
 from router.dispatch.sse import EventSplitter, parse_event
 from router.policy.schema import ModelSpec
 
+RESPONSE_DONE = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
 
 def _anthropic_usage(usage: dict[str, Any]) -> tuple[int | None, int | None]:
-    """Anthropic's usage: input counts cached tokens apart, and a stream's message_delta may omit it."""
+    """input/output usage (Responses API, Anthropic); Anthropic counts cached input apart, and a stream's
+    message_delta may omit the input."""
     inputs = [usage.get(k) for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")]
     counted = [n for n in inputs if isinstance(n, int)]
     output = usage.get("output_tokens")
@@ -23,13 +26,16 @@ def _anthropic_usage(usage: dict[str, Any]) -> tuple[int | None, int | None]:
 
 
 def usage_of(data: dict[str, Any]) -> tuple[int, int] | None:
-    """(prompt, completion) tokens of an OpenAI answer or chunk, or of an Anthropic message or message_start."""
+    """(prompt, completion) tokens of a chat answer or chunk, of a Responses-API response or event, or of
+    an Anthropic message or message_start."""
+    if isinstance(data.get("response"), dict):  # a Responses-API stream event
+        data = data["response"]
     usage = data.get("usage")
     if usage is None and isinstance(data.get("message"), dict):
         usage = data["message"].get("usage")  # Anthropic's message_start
     if not isinstance(usage, dict):
         return None
-    if "prompt_tokens" not in usage and "input_tokens" in usage:
+    if "prompt_tokens" not in usage and "input_tokens" in usage:  # the Responses API's names, and Anthropic's
         prompt, output = _anthropic_usage(usage)
         return None if prompt is None else (prompt, output or 0)
     prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens", 0)
@@ -50,9 +56,26 @@ def _anthropic_text(data: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+def _response_text(data: dict[str, Any]) -> str:
+    kind = data.get("type")
+    if kind in ("response.output_text.delta", "response.function_call_arguments.delta"):
+        return str(data.get("delta") or "")
+    parts = []
+    for item in data.get("output") or []:
+        if isinstance(item, dict):
+            if item.get("type") == "function_call":
+                parts.append(str(item.get("arguments") or ""))
+            for part in item.get("content") or []:
+                if isinstance(part, dict) and part.get("type") == "output_text":
+                    parts.append(str(part.get("text") or ""))
+    return "".join(parts)
+
+
 def text_of(data: dict[str, Any]) -> str:
+    """The generated text (and tool-call arguments) of a chat answer or chunk, of a Responses-API answer
+    or event, or of an Anthropic message or content_block_delta."""
     if "choices" not in data:
-        return _anthropic_text(data) if data.get("type") in ("message", "content_block_delta") else ""
+        return _anthropic_text(data) if data.get("type") in ("message", "content_block_delta") else _response_text(data)
     parts = []
     for choice in data.get("choices") or []:
         if isinstance(choice, dict):
@@ -87,6 +110,8 @@ class StreamMeter:
                 continue
             if "error" in event:
                 continue
+            if event.get("type") in RESPONSE_DONE:
+                self.finished = True
             text = text_of(event)
             if text:
                 if self.first_content is None:

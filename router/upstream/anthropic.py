@@ -63,7 +63,7 @@ class AnthropicMessages(OpenAICompatUpstream):
     def _request(self, target: Target, path: str, body: dict[str, Any]) -> httpx.Request:
         try:
             return super()._request(target, path, body)
-        except TypeError:  # orjson's JSONEncodeError: nesting beyond what it writes, in a field not checked
+        except (TypeError, RecursionError):  # nesting beyond what the JSON writers take, in a field not checked
             raise BadRequest("request body is nested too deeply") from None
 
     async def complete(self, target: Target, path: str, body: dict[str, Any]) -> Reply:

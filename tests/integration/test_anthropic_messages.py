@@ -407,21 +407,22 @@ def test_classifying_route_mixes_both_wires(gw: Gateway, slm: Upstream, llm: Ups
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_cascade_escalates_from_a_translated_slm_to_native_claude(
-    gw: Gateway, slm: Upstream, llm: Upstream, stream: bool
-) -> None:
+def test_cascade_escalates_from_the_slm_to_claude(gw: Gateway, slm: Upstream, llm: Upstream, stream: bool) -> None:
+    """A cascade judges chat answers, so it translates both ways; Claude is reached through litellm."""
     ask = {"model": "careful", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
     slm.control(reply="I'm sorry, I can't help with that.")
     if stream:
         seen = events(gw, ask)
         text = "".join(d["delta"].get("text", "") for n, d in seen if n == "content_block_delta")
-        assert seen[0][1]["message"]["id"] == "msg_1"  # Claude's own stream
+        assert [n for n, _ in seen][-2:] == ["message_delta", "message_stop"]
     else:
         raw = client(gw).messages.with_raw_response.create(**ask)
         assert raw.headers["x-router-escalated"] == "true" and raw.headers["x-router-model"] == "claude"
+        assert raw.parse().model == "careful"
         text = raw.parse().content[0].text
     assert text == "[llm] you said: hi"
-    assert sent(slm)["path"] == "/v1/chat/completions" and sent(llm)["path"] == "/v1/messages"
+    assert sent(slm)["path"] == "/v1/chat/completions"
+    assert sent(llm)["path"] == "/v1/messages" and sent(llm)["headers"]["x-api-key"] == "sk-ant-policy"
     slm.control(reply="Hello! Happy to help.")
     kept = client(gw).messages.create(**ask)
     assert kept.content[0].text == "Hello! Happy to help." and kept.model == "careful"
@@ -650,6 +651,10 @@ def test_deep_nesting_is_a_400_not_a_crash(gw: Gateway) -> None:
         error = r.json()["error"]
         assert error["type"] == "invalid_request_error"
         assert error["message"] == "messages.1.content.0.input: JSON nested more than 100 levels deep"
+    deepest = b"[" * 1000 + b"]" * 1000  # as deep as the reader takes, in a field only Anthropic would read
+    raw = b'{"model": "claude", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}], "extra": ' + deepest + b"}"
+    r = httpx.post(f"{gw.url}/v1/messages", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code in (200, 400) and r.json()["type"] in ("message", "error"), r.text  # never a crash
     raw = b'{"model": "small", "max_tokens": 5, "messages": ' + b"[" * 5000 + b"]" * 5000 + b"}"
     r = httpx.post(f"{gw.url}/v1/messages", content=raw, headers={"content-type": "application/json"})
     assert r.status_code == 400 and r.json()["type"] == "error"

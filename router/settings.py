@@ -23,6 +23,7 @@ class Settings:
     drain_s: float = 5.0  # after SIGTERM: answer 503 and report not ready this long before shutting down
     metrics_port: int | None = None  # a separate listener for GET /metrics, without a key
     metrics_host: str = "127.0.0.1"
+    shadow_policy: Path | None = None  # a candidate policy decided alongside (else the policy's server.shadow)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -39,6 +40,7 @@ class Settings:
             drain_s=float(env.get("ROUTER_DRAIN_SECONDS", "5")),
             metrics_port=int(env["ROUTER_METRICS_PORT"]) if env.get("ROUTER_METRICS_PORT") else None,
             metrics_host=env.get("ROUTER_METRICS_HOST", "127.0.0.1"),
+            shadow_policy=Path(env["ROUTER_SHADOW_POLICY"]) if env.get("ROUTER_SHADOW_POLICY") else None,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -58,4 +60,6 @@ class Settings:
             env["ROUTER_METRICS_PORT"] = str(self.metrics_port)
         if self.redis_url:
             env["ROUTER_REDIS_URL"] = self.redis_url
+        if self.shadow_policy is not None:
+            env["ROUTER_SHADOW_POLICY"] = str(self.shadow_policy)
         return env

@@ -54,7 +54,7 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def parse_json(raw: bytes) -> dict[str, Any]:
+def parse_json(raw: bytes, nesting: bool = True) -> dict[str, Any]:
     """orjson first; a body orjson refuses is read by Python's json, which (like the upstreams) accepts
     a lone UTF-16 surrogate escape such as a "\ud83d" JavaScript left when it cut an emoji in half."""
     if not raw:
@@ -68,7 +68,7 @@ def parse_json(raw: bytes) -> dict[str, Any]:
             raise BadRequest(f"request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
-    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:  # only then can it be nested too deeply
+    if nesting and raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:  # only then can it be nested too deeply
         _check_depth(body)
     return body
 
@@ -83,7 +83,7 @@ def _check_depth(body: dict[str, Any]) -> None:
             raise BadRequest(f"request body is nested too deeply (more than {MAX_DEPTH} levels)") from None
 
 
-async def read_body(receive: Any, headers: Mapping[str, str], limit: int) -> dict[str, Any]:
+async def read_body(receive: Any, headers: Mapping[str, str], limit: int, nesting: bool = True) -> dict[str, Any]:
     """Read the body from ASGI `receive`, refusing more than `limit` bytes, and parse it as a JSON object."""
     length = headers.get("content-length")
     if length is not None:
@@ -104,7 +104,7 @@ async def read_body(receive: Any, headers: Mapping[str, str], limit: int) -> dic
             raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
         parts.append(chunk)
         more = message.get("more_body", False)
-    return parse_json(b"".join(parts) if len(parts) != 1 else parts[0])
+    return parse_json(b"".join(parts) if len(parts) != 1 else parts[0], nesting)
 
 
 async def read_json(request: Request, limit: int) -> dict[str, Any]:

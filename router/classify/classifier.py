@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from router.classify.kind import task_kind
 from router.classify.scores import Scorer, Scores
 from router.classify.tokens import TokenCounter
 from router.classify.view import ConversationView, read_conversation
@@ -25,6 +26,7 @@ class Classification:
     has_images: bool
     stream: bool
     elapsed_ms: float
+    task_kind: str = "chat"  # code, math, vision, chat, ...: which expert a route may pick
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -38,6 +40,7 @@ class Classification:
             "needs_json": self.needs_json,
             "has_images": self.has_images,
             "stream": self.stream,
+            "task_kind": self.task_kind,
             "elapsed_ms": round(self.elapsed_ms, 4),
         }
 
@@ -90,4 +93,5 @@ class Classifier:
             has_images=view.has_images,
             stream=body.get("stream") is True,
             elapsed_ms=(time.perf_counter() - started) * 1000,
+            task_kind=task_kind(view.prompt, view.has_images),
         )

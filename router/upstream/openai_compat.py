@@ -131,6 +131,11 @@ class OpenAICompatUpstream:
         # then copies instead of re-parsing and re-encoding them on every request (9 us -> 1 us)
         self._prepared: dict[tuple[object, ...], tuple[httpx.URL, httpx.Headers, frozenset[str]]] = {}
 
+    @property
+    def transport(self) -> httpx.AsyncBaseTransport:
+        """The pooled transport, shared with upstreams of other wires (router.upstream.anthropic)."""
+        return self._transport
+
     def _prepare(self, target: Target, path: str) -> tuple[httpx.URL, httpx.Headers, frozenset[str]]:
         endpoint = target.spec.endpoint
         key = (path, endpoint.base_url, endpoint.api_key, tuple(endpoint.extra_params), *endpoint.headers.items())

@@ -12,7 +12,10 @@ from router.classify.learned import LearnedScorer
 from router.classify.scores import Scorer
 
 DATA = Path(__file__).parents[3].parent / "shared" / "data" / "routing"
-needs_data = pytest.mark.skipif(not (DATA / "mmlu_train.jsonl").exists(), reason="../shared/data is absent")
+needs_data = pytest.mark.skipif(
+    not (DATA / "mmlu_train.jsonl").exists(),
+    reason=f"the routing data {DATA} is absent (../shared beside the clone); CI fails here",
+)
 
 HARD = (
     "Prove that for every integer n >= 1, the sum of the first n odd numbers equals n^2, then use it to find "

@@ -235,7 +235,7 @@ def parser() -> argparse.ArgumentParser:
     classify.set_defaults(func=cmd_classify)
 
     try:
-        from router.classify.commands import add_subcommands
+        from router.learn.commands import add_subcommands
     except ImportError:
         pass
     else:

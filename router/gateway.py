@@ -6,8 +6,10 @@ No module globals: tests build as many gateways as they like in one process.
 from __future__ import annotations
 
 import logging
+import os
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from router.classify.classifier import Classifier
 from router.classify.heuristic import HeuristicScorer
@@ -33,17 +35,32 @@ from router.upstream.openai_compat import OpenAICompatUpstream, make_transport
 log = logging.getLogger("router")
 
 
-def load_scorer(kind: str) -> Scorer:
-    """The learned scorer with its shipped weights; the heuristic one when asked, or if weights are absent."""
+def load_scorer(kind: str, weights: Path | None = None) -> Scorer:
+    """The learned scorer with the given weights (default: the shipped ones); the heuristic one when asked.
+    Weights that cannot be read fall back to the shipped ones, then to the heuristic scorer, with a log line:
+    a bad file must not take classification down."""
     if kind == "learned":
-        try:
-            from router.classify.learned import LearnedScorer
+        from router.classify.learned import LearnedScorer
 
-            scorer: Scorer = LearnedScorer.from_package()
-            return scorer
-        except (ImportError, OSError, ValueError) as exc:
+        if weights is not None:
+            try:
+                return LearnedScorer.from_file(weights)
+            except (OSError, ValueError, KeyError) as exc:
+                log.error("scorer weights %s unusable (%s); using the packaged weights", weights, exc)
+        try:
+            return LearnedScorer.from_package()
+        except (OSError, ValueError, KeyError) as exc:
             log.warning("learned scorer unavailable (%s); using the heuristic scorer", exc)
     return HeuristicScorer()
+
+
+def weights_path(policy: Policy) -> Path | None:
+    """The policy's `server.scorer_weights`, relative paths read from the policy file's directory."""
+    name = policy.spec.server.scorer_weights
+    if name is None:
+        return None
+    path = Path(name).expanduser()
+    return path if path.is_absolute() else Path(policy.source).parent / path
 
 
 @dataclass(slots=True)
@@ -55,7 +72,7 @@ class Gateway:
     slow: Upstream | None = None  # litellm, created on first use
     draining: bool = False
     admin_digest: str | None = field(default_factory=admin_key_digest)  # sha256 of ROUTER_ADMIN_KEY
-    scorers: dict[str, Scorer] = field(default_factory=dict)
+    scorers: dict[tuple[str, str, int], Scorer] = field(default_factory=dict)  # (kind, weights, mtime_ns)
     store: Store = field(default_factory=MemoryStore)
     latency: LatencyTracker = field(default_factory=LatencyTracker)
     ledger: UsageLedger | None = None
@@ -78,14 +95,25 @@ class Gateway:
         gateway.access_log = AccessLog.open(settings.access_log)
         consumers: list[Observer] = [gateway.latency, gateway.ledger, gateway.metrics, gateway.access_log]
         gateway.reporting = Batched(consumers, then=[gateway.access_log])
-        gateway.scorer(policies.current.spec.server.scorer)  # load weights at start, not on a request
+        gateway.scorer(policies.current)  # load weights at start, not on a request
         return gateway
 
-    def scorer(self, kind: str) -> Scorer:
-        """The scorer a policy asks for, loaded once per process."""
-        scorer = self.scorers.get(kind)
+    def scorer(self, policy: Policy) -> Scorer:
+        """The scorer a policy asks for (kind and weights file), loaded once per weights file version: an
+        edit pointing at other weights, or new weights written over the named file, apply on the next
+        request. Costs one stat per request when the policy names a file."""
+        kind = policy.spec.server.scorer
+        path = weights_path(policy) if kind == "learned" else None
+        try:
+            stamp = os.stat(path).st_mtime_ns if path is not None else 0
+        except OSError:
+            stamp = -1
+        key = (kind, str(path or ""), stamp)
+        scorer = self.scorers.get(key)
         if scorer is None:
-            scorer = self.scorers[kind] = load_scorer(kind)
+            if len(self.scorers) >= 8:  # old weight versions are not kept forever
+                self.scorers.clear()
+            scorer = self.scorers[key] = load_scorer(kind, path)
         return scorer
 
     def guard(self, policy: Policy) -> Guard:

@@ -105,7 +105,7 @@ def targets_for(policy: Policy, decision: Decision, adapter: AdapterSpec | None 
 
 def judge(gw: Gateway, ctx: RequestContext, body: dict[str, Any], resolved: Resolved) -> Classification:
     """Classify, once per request; only classifying routes pay for the learned score."""
-    scorer = gw.scorer(ctx.policy.spec.server.scorer) if resolved.route.strategy == "classify" else None
+    scorer = gw.scorer(ctx.policy) if resolved.route.strategy == "classify" else None
     return gw.classifier.classify(body, scorer)
 
 

@@ -6,7 +6,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from router.classify.scores import Scorer, Scores
+from router.classify import signals
+from router.classify.scores import Judgement, Scorer, Scores
 from router.classify.tokens import TokenCounter
 from router.classify.view import ConversationView, read_conversation
 
@@ -25,6 +26,11 @@ class Classification:
     has_images: bool
     stream: bool
     elapsed_ms: float
+    language: str = "und"  # the language of the judged text (ISO 639-1)
+    task_kind: str = "none"  # none (not judged), code, math, reasoning, extraction, writing, roleplay, knowledge or chat
+    signals: dict[str, float] | None = None  # each signal's value, when the scorer reads signals
+    contributions: dict[str, float] | None = None  # each signal's share of the p_strong logit
+    judged_on: str = "prompt"  # or "conversation": earlier user turns set the difficulty
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -39,6 +45,11 @@ class Classification:
             "has_images": self.has_images,
             "stream": self.stream,
             "elapsed_ms": round(self.elapsed_ms, 4),
+            "language": self.language,
+            "task_kind": self.task_kind,
+            "judged_on": self.judged_on,
+            "signals": self.signals,
+            "contributions": self.contributions,
         }
 
 
@@ -73,7 +84,8 @@ class Classifier:
         """Judge `body`; with no scorer (routes that do not classify) only sizes and shape are read."""
         started = time.perf_counter()
         view = self.view(body)
-        scores = scorer.score(view.prompt, view.context) if scorer is not None else Scores(0.0, 0.0, 0.0)
+        judgement = _judge(scorer, view)
+        scores = judgement.scores
         tokens = self.counter.count_chat(view.all_text, view.turns)
         tools = _tools_text(body)
         if tools:
@@ -90,4 +102,22 @@ class Classifier:
             has_images=view.has_images,
             stream=body.get("stream") is True,
             elapsed_ms=(time.perf_counter() - started) * 1000,
+            language=judgement.language,
+            task_kind=judgement.task_kind,
+            signals=judgement.signals or None,
+            contributions=judgement.contributions or None,
+            judged_on=judgement.judged_on,
         )
+
+
+def _judge(scorer: Scorer | None, view: ConversationView) -> Judgement:
+    """The scorer's judgement of the latest user turn in the light of the earlier ones; a scorer that
+    only scores (the heuristic) still gets the language and task kind read from the text."""
+    judge = getattr(scorer, "judge", None)
+    if callable(judge):
+        result: Judgement = judge(view.prompt, view.history)
+        return result
+    if scorer is None:  # routes that do not classify pay for no reading
+        return Judgement(Scores(0.0, 0.0, 0.0), "und", "none", {}, {})
+    sig = signals.read(view.prompt)
+    return Judgement(scorer.score(view.prompt, view.context), sig.language, sig.task_kind, sig.named(), {})

@@ -183,6 +183,13 @@ class ServerSpec(_Strict):
     max_body_bytes: int = Field(4 * 1024 * 1024, gt=0, description="larger request bodies get 413")
     reload_interval_s: float = Field(0.5, gt=0, le=60, description="how often the policy file is checked")
     scorer: Literal["learned", "heuristic"] = Field("learned", description="the classifier behind strategy classify")
+    scorer_weights: str | None = Field(
+        None,
+        min_length=1,
+        max_length=4096,
+        description="weights file of the learned scorer (.npz written by `router train`); a relative path is read "
+        "from the policy file's directory; default: the packaged weights. An edit applies like any policy edit",
+    )
     expose_models: bool = Field(True, description="clients may name catalog models directly, as fixed routes")
     metrics_tenant_label: bool = Field(True, description="label metrics by tenant (switch off for many tenants)")
     log_prompts: bool = Field(False, description="include prompt text in request logs (off: never logged)")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from router.classify.calibrate import calibrate_files, read_prompts, threshold_for_share
+from router.learn.calibrate import calibrate_files, read_prompts, threshold_for_share
 from router.classify.scores import Scores
 
 

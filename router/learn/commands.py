@@ -14,19 +14,23 @@ from typing import Any
 
 from router.classify.learned import WEIGHTS_PATH, LearnedScorer
 
-
-def default_data() -> list[Path]:
-    """The shared training data next to the checkout (../shared/data/routing/*.jsonl), if present."""
-    return sorted((Path.cwd().parent / "shared" / "data" / "routing").glob("*.jsonl"))
+DEFAULT_OUT = Path("learned.npz")  # in the current directory: never the packaged weights unless asked
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Register `train`, `eval` and `calibrate` on a `router` argument parser's subparsers."""
     p = subparsers.add_parser("train", help="fit the learned router's weights from labelled JSONL rows")
-    p.add_argument("--data", type=Path, nargs="+", help="labelled JSONL files (default: ../shared/data/routing/*.jsonl)")
-    p.add_argument("--out", type=Path, default=WEIGHTS_PATH, help="where to write the weights (.npz)")
+    p.add_argument("--data", type=Path, nargs="+", required=True, help="labelled JSONL files")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help=f"where to write the weights (default: ./{DEFAULT_OUT}; the packaged file only when named)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the cross-validation folds")
-    p.add_argument("--cv", type=int, default=5, metavar="K", help="folds for the report and calibration (0: none)")
+    p.add_argument(
+        "--cv", type=int, default=5, metavar="K", help="folds of the report with one benchmark (several: leave-one-out; 0: none)"
+    )
     p.set_defaults(func=run_train)
 
     p = subparsers.add_parser("eval", help="APGR and CPT per benchmark of the learned router")
@@ -34,6 +38,11 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--weights", type=Path, default=None, help="weights file (default: the shipped weights)")
     p.add_argument("--plot", type=Path, default=None, help="write the quality-vs-strong-share curve as PNG")
     p.add_argument("--cv", type=int, default=0, metavar="K", help="cross-validate: train on the other K-1 folds")
+    p.add_argument(
+        "--leave-one-out",
+        action="store_true",
+        help="for every benchmark B in the data: train without B, report on B (how the router carries over)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the cross-validation folds")
     p.set_defaults(func=run_eval)
 
@@ -58,54 +67,63 @@ def _scorer(path: Path | None) -> LearnedScorer | None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """`router train`: fit, write the weights, print the cross-validated table."""
-    from router.classify.evaluate import format_table
-    from router.classify.train import train
+    """`router train`: fit, write the weights, print the held-out table."""
+    from router.learn.evaluate import format_table
+    from router.learn.train import train
 
-    data: list[Path] = args.data or default_data()
-    if not data:
-        print("no training data: pass --data FILE... (../shared/data/routing/*.jsonl is absent)", file=sys.stderr)
-        return 1
     try:
-        report = train(data, args.out, seed=args.seed, folds=args.cv)
+        report = train(args.data, args.out, seed=args.seed, folds=args.cv)
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 1
+    except OSError as exc:
+        print(f"{args.out}:0: cannot write weights: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     print(f"trained on {report.n_rows} rows -> {report.out_path}")
-    if report.cv:
-        print(f"{args.cv}-fold cross-validation (seed {args.seed}):")
-        print(format_table(report.cv))
+    if report.held_out:
+        several = len(report.held_out) > 1
+        print(
+            "leave-one-benchmark-out (trained without the row's benchmark):" if several else f"{args.cv}-fold cross-validation:"
+        )
+        print(format_table(report.held_out))
     return 0
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    """`router eval`: score labelled rows (or cross-validate on them) and print APGR / CPT."""
-    from router.classify.evaluate import Outcome, by_benchmark, format_table, plot
-    from router.classify.train import load_rows, out_of_fold
+    """`router eval`: score labelled rows (or validate on held-out parts) and print APGR / CPT."""
+    from router.learn.evaluate import by_benchmark, format_table, plot
+    from router.learn.train import design, leave_one_out, load_rows, out_of_fold, outcomes
 
     rows, errors = load_rows(args.data)
     _report(errors)
     if not rows:
         print("no usable rows", file=sys.stderr)
         return 1
+    if args.leave_one_out:
+        if len({r.benchmark for r in rows}) < 2:
+            print("--leave-one-out needs rows of two benchmarks or more", file=sys.stderr)
+            return 1
+        x = design([r.prompt for r in rows])
+        results = leave_one_out(rows, x)
+        print("leave-one-benchmark-out (trained without the row's benchmark):")
+        print(format_table(results))
+        print(f"worst held-out APGR: {min(m.apgr for m in results.values()):.3f}")
+        return 1 if errors else 0
     if args.cv:
         if args.cv < 2 or args.cv > len(rows):
             print(f"--cv must be within 2..{len(rows)}", file=sys.stderr)
             return 1
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=1):
-            p_strong = [float(p) for p in out_of_fold(rows, args.cv, args.seed)]
+        p_strong = [float(p) for p in out_of_fold(rows, args.cv, args.seed)]
     else:
         scorer = _scorer(args.weights)
         if scorer is None:
             return 1
-        p_strong = [s.p_strong for s in scorer.score_batch([(r.prompt, r.context) for r in rows])]
-    outcomes = [Outcome(r.benchmark, p, r.weak_correct, r.strong_correct) for r, p in zip(rows, p_strong, strict=True)]
-    print(format_table(by_benchmark(outcomes)))
+        p_strong = [s.p_strong for s in scorer.score_batch([(r.prompt, "") for r in rows])]
+    scored = outcomes(rows, p_strong)
+    print(format_table(by_benchmark(scored)))
     if args.plot is not None:
         try:
-            plot(outcomes, args.plot)
+            plot(scored, args.plot)
         except OSError as exc:
             print(f"{args.plot}:0: cannot write plot: {exc.strerror or exc}", file=sys.stderr)
             return 1
@@ -114,7 +132,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def run_calibrate(args: argparse.Namespace) -> int:
     """`router calibrate`: print the threshold for the target LLM share over the given prompts."""
-    from router.classify.calibrate import calibrate_files
+    from router.learn.calibrate import calibrate_files
 
     share = args.target_llm_share
     if not 0.0 <= share <= 1.0:

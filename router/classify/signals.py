@@ -1,0 +1,203 @@
+"""Text -> the interpretable signals the learned router weighs, plus the language and the task kind.
+
+Every signal names something that makes a request need a large model, or not: the kind of task the
+words ask for (maths, code, reasoning, specialised knowledge, precise constraints; or writing,
+role-play, extraction, small talk), symbols that mean the same in every language (digits, operators,
+LaTeX, code syntax), and the size of the request measured fairly across scripts (characters for
+Chinese, Japanese and Thai, words elsewhere).
+
+Bounded and linear by construction: only a head and a tail of the prompt are read (SAMPLE_HEAD +
+SAMPLE_TAIL characters), every regex is a plain character class or a fixed string, and keywords are
+counted with str.count over the sample. Benchmark scaffolding (multiple-choice options "A. ...",
+"Answer:" / "Question:" labels) is removed first so that no weight can learn a dataset's format.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import ahocorasick
+
+from router.classify import lexicon
+from router.classify.language import Script, detect
+
+SAMPLE_HEAD = 2000  # the question usually sits at the start of a prompt ...
+SAMPLE_TAIL = 600  # ... or at its very end, after pasted material
+
+# multiple-choice option lines and few-shot labels: dataset format, not task (each pattern is linear:
+# anchored at a line start, one bounded class, then the rest of that line)
+_MC_OPTION = re.compile(r"(?m)^[ \t]*\(?[A-Ea-e][.):][ \t][^\n]*\n?")
+_LABEL = re.compile(r"(?im)^[ \t]*(?:answer|question|q|a)[ \t]*:[ \t]*")
+_PUNCT_CHARS = b'.,;:!?()[]{}"`/\\|<>=*^~'
+_PUNCT = bytes.maketrans(_PUNCT_CHARS, b" " * len(_PUNCT_CHARS))  # ASCII only: bytes.translate is O(n) in C
+_OPERATORS = tuple("=+*/^×÷√∑∫≤≥≠±<>%")
+_CODE_MARKS = (
+    "```",
+    "{",
+    "}",
+    ";",
+    "()",
+    "==",
+    "!=",
+    "->",
+    "=>",
+    "</",
+    "def ",
+    "return ",
+    "import ",
+    "#include",
+    "print(",
+    "console.",
+    "self.",
+    "const ",
+    "let ",
+    "fn ",
+    "func ",
+    "public ",
+    "select ",
+)
+
+_MARK_GROUPS = (_OPERATORS, _CODE_MARKS, ("\\", "$$"), ("?", "？", "؟"))
+_SINGLE: tuple[bytes, ...] = tuple(b"".join(m.encode() for m in g if len(m.encode()) == 1) for g in _MARK_GROUPS)
+_MULTI: tuple[tuple[bytes, ...], ...] = tuple(tuple(m.encode() for m in g if len(m.encode()) > 1) for g in _MARK_GROUPS)
+
+SIGNAL_NAMES: tuple[str, ...] = (
+    "length",
+    "questions",
+    "numbers",
+    "operators",
+    "latex",
+    "code_syntax",
+    "lines",
+    *(f"kw_{kind}" for kind in lexicon.KINDS),
+    *(f"is_{kind}" for kind in ("code", "math", "reasoning", "knowledge", "writing", "roleplay", "extraction")),
+)
+# the task kind a request is reported as: the strongest evidence, in this order on ties
+TASK_KINDS: tuple[str, ...] = (
+    "code",
+    "math",
+    "reasoning",
+    "extraction",
+    "writing",
+    "roleplay",
+    "knowledge",
+    "chat",
+    "general",
+)
+_KIND_FLAGS: tuple[str, ...] = ("code", "math", "reasoning", "knowledge", "writing", "roleplay", "extraction")
+
+
+@dataclass(frozen=True, slots=True)
+class Signals:
+    """One request's signals (values in SIGNAL_NAMES order), its language and task kind."""
+
+    values: tuple[float, ...]
+    language: str
+    task_kind: str
+
+    def named(self) -> dict[str, float]:
+        return dict(zip(SIGNAL_NAMES, self.values, strict=True))
+
+
+def sample(text: str) -> str:
+    """The part of `text` the signals read: all of it when short, else its head and tail."""
+    if len(text) <= SAMPLE_HEAD + SAMPLE_TAIL:
+        return text
+    return text[:SAMPLE_HEAD] + "\n" + text[-SAMPLE_TAIL:]
+
+
+def strip_scaffolding(text: str) -> str:
+    """`text` without multiple-choice option lines and Question:/Answer: labels."""
+    if "\n" in text:
+        text = _MC_OPTION.sub("", text)
+    return (_LABEL.sub("", text) if ":" in text else text).strip()
+
+
+@lru_cache(maxsize=32)
+def _keywords(language: str) -> ahocorasick.Automaton:
+    """An Aho-Corasick automaton (one linear pass over the text) of the English lexicon and `language`'s:
+    English technical words are used as they are in every language. Built once per language and process
+    (the lexicon is a constant)."""
+    automaton = ahocorasick.Automaton()
+    for lang in dict.fromkeys(("en", language)):
+        lead = "" if lang in lexicon.UNSPACED else " "  # spaced languages: match at a word start
+        for kind, word in lexicon.entries(lang):
+            key = lead + word
+            automaton.add_word(key, (*automaton.get(key, ()), lexicon.KINDS.index(kind)))
+    automaton.make_automaton()
+    return automaton
+
+
+def _keyword_counts(normal: str, language: str) -> list[int]:
+    counts = [0] * len(lexicon.KINDS)
+    for _, kinds in _keywords(language).iter(normal):
+        for kind in kinds:
+            counts[kind] += 1
+    return counts
+
+
+def _symbol_counts(lower: bytes) -> tuple[int, ...]:
+    """Hits of operators, code syntax, LaTeX and question marks, counted on UTF-8 bytes: single-byte
+    marks by what deleting them removes (one C pass for all), the others with bytes.count (UTF-8 never
+    matches inside another character's encoding)."""
+    n = len(lower)
+    single = [n - len(lower.translate(None, one)) for one in _SINGLE]
+    return tuple(k + sum(map(lower.count, marks)) for k, marks in zip(single, _MULTI, strict=True))
+
+
+def _length_units(scale: float, script: Script, n_words: int) -> float:
+    """Request size in word-equivalents: ~1.6 Han/kana or ~4.5 Thai letters make one word."""
+    if script.unspaced_chars:
+        units = script.unspaced_chars / (4.5 if script.language == "th" else 1.6) + script.latin_letters / 5
+    else:
+        units = float(n_words)
+    return units * scale
+
+
+def _task_kind(kw: list[int], numbers: int, operators: int, code: int, latex: int, units: float) -> str:
+    """The kind with the strongest evidence; "chat" for short small talk, "general" when nothing stands out."""
+    k = dict(zip(lexicon.KINDS, kw, strict=True))
+    evidence = {
+        "code": 1.5 * k["code"] + 0.5 * min(code, 10),
+        "math": 1.2 * k["math"] + 0.4 * min(numbers, 6) + 0.5 * min(operators, 6) + latex,
+        "reasoning": 1.2 * k["reason"],
+        "extraction": 1.5 * k["extract"],
+        "writing": 1.4 * k["write"],
+        "roleplay": 2.0 * k["roleplay"],
+        "knowledge": 0.9 * (k["stem"] + k["humanities"]),
+        "chat": 1.0 * k["chat"] + (0.5 if units < 8 else 0.0),
+        "general": 0.5,
+    }
+    return max(TASK_KINDS, key=lambda name: evidence[name])
+
+
+def read(text: str) -> Signals:
+    """The signals of one text. Pure; never raises on a str (anything else reads as empty)."""
+    if not isinstance(text, str):
+        text = ""
+    raw_sample = sample(text)
+    sampled = strip_scaffolding(raw_sample)
+    lower = sampled.lower().encode("utf-8", "surrogatepass")
+    words = lower.translate(_PUNCT).decode("utf-8", "surrogatepass").split()
+    script = detect(sampled, words)
+    normal = " " + " ".join(words) + " "
+    kw = _keyword_counts(normal, script.language)
+    numbers = script.numbers
+    operators, code, latex, questions = _symbol_counts(lower)
+    units = _length_units(len(text) / max(len(raw_sample), 1), script, len(words))
+    kind = _task_kind(kw, numbers, operators, code, latex, units)
+    raw = (
+        units,
+        questions,
+        numbers,
+        operators,
+        latex,
+        code,
+        sampled.count("\n"),
+        *kw,
+    )
+    values = tuple(math.log1p(max(v, 0.0)) for v in raw) + tuple(float(kind == flag) for flag in _KIND_FLAGS)
+    return Signals(values, script.language, kind)

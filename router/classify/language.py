@@ -124,7 +124,7 @@ def detect(sample: str, words: list[str]) -> Script:
     unspaced = cjk + counts["thai"]
     letters = {name: n for name, n in counts.items() if name not in ("other", "digit", "han", "kana")}
     top = max(letters, key=letters.__getitem__)
-    if cjk and cjk >= letters[top]:
+    if cjk and 3 * cjk >= letters[top]:  # one Han or kana letter carries about what three Latin ones do
         language = "ja" if counts["kana"] * 10 >= cjk else "zh"
     elif letters[top] == 0:
         language = "und"

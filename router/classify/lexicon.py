@@ -42,7 +42,7 @@ _L: dict[str, dict[str, str]] = {
         "algorithm|array|linked list|recursion|html|css|react|docker|kubernetes|bash|shell|terminal|"
         "database|query|json|yaml|library|framework|git |stack trace|runtime|variable|loop|"
         "data structure|complexity|big o|parse|server|frontend|backend|endpoint",
-        "reason": "prove|proof|why |explain why|step by step|step-by-step|logic|deduc|infer|riddle|puzzle|"
+        "reason": "prove|proof|why |explain why|step by step|logic|deduc|infer|riddle|puzzle|"
         "paradox|reason|if and only if|therefore|contradiction|theorem|lemma|hypothes|optimi|"
         "trade-off|tradeoff|design a|plan |strategy|analy|compare|evaluate whether|justify|"
         "what would happen|consequence|implication|counterexample|assume|suppose",
@@ -50,7 +50,7 @@ _L: dict[str, dict[str, str]] = {
         "medic|clinical|disease|patient|diagnos|anatom|genetic|neuro|astronom|engineer|"
         "econom|financ|accounting|machine learning|neural network|statistic|relativity|"
         "cell |dna|atom|reaction|velocity|acceleration|energy|force|circuit",
-        "humanities": "history|histor|war |empire|revolution|century|treaty|law |legal|court|statute|"
+        "humanities": "history|histor|war |empire|revolution|century|treaty|law |legal|supreme court|lawsuit|statute|"
         "constitution|jurisprud|philosoph|ethic|moral|religio|politic|government|sociolog|"
         "psycholog|literature|novel|poet|art |music|culture|anthropolog|linguistic|"
         "geograph|dynasty|king |queen |president",
@@ -73,7 +73,7 @@ _L: dict[str, dict[str, str]] = {
         "math": "berechne|rechne|löse|lös |wie viele|wie viel|wie lange|wie alt|gleichung|summe|insgesamt|"
         "prozent|wahrscheinlich|integral|ableitung|durchschnitt|verhältnis|ganze zahl|primzahl|"
         "bruch|dreieck|kreis|fläche|volumen|wurzel|vereinfache|bestimme|kostet|kosten|jede|pro |"
-        "mathe|zahl|rest |multiplizier|teile|dividier",
+        "mathe|zahl|multiplizier|teile|dividier",
         "code": "programm|funktion|implementier|skript|quellcode|fehler|fehlermeldung|kompilier|"
         "klasse|methode|algorithmus|datenbank|abfrage|variable|schleife|rekursion|bibliothek",
         "reason": "beweise|beweis|warum|erkläre warum|schritt für schritt|logik|folger|rätsel|paradox|"
@@ -96,7 +96,7 @@ _L: dict[str, dict[str, str]] = {
     "es": {
         "math": "calcul|resuelve|resolver|cuántos|cuántas|cuánto|cuánta|ecuación|suma|total|porcentaje|"
         "probabilidad|integral|derivada|promedio|razón|entero|número primo|fracción|triángulo|"
-        "círculo|área|volumen|raíz|simplifica|determina|cuesta|cada |por |matemátic|número|"
+        "círculo|área|volumen|raíz|simplifica|determina|cuesta|cada |matemátic|número|"
         "multiplica|divid",
         "code": "código|función|programa|implementa|script|error|depura|compila|clase|método|"
         "algoritmo|base de datos|consulta|variable|bucle|recursi|biblioteca",
@@ -120,7 +120,7 @@ _L: dict[str, dict[str, str]] = {
     "fr": {
         "math": "calcul|résou|combien|équation|somme|total|pourcentage|probabilit|intégrale|dérivée|"
         "moyenne|rapport|entier|nombre premier|fraction|triangle|cercle|aire|volume|racine|"
-        "simplifie|détermine|coûte|chaque|par |mathémat|nombre|multipli|divis",
+        "simplifie|détermine|coûte|chaque|mathémat|nombre|multipli|divis",
         "code": "code|fonction|programme|implément|script|erreur|débogu|compil|classe|méthode|"
         "algorithme|base de données|requête|variable|boucle|récursi|bibliothèque",
         "reason": "démontre|démonstration|prouve|pourquoi|explique pourquoi|étape par étape|logique|"
@@ -193,17 +193,17 @@ _L: dict[str, dict[str, str]] = {
         "math": "hesabu|kokotoa|tatua|ngapi|kiasi gani|kwa muda gani|mlinganyo|jumla|asilimia|"
         "uwezekano|wastani|uwiano|namba|nambari|sehemu|pembetatu|duara|eneo|ujazo|kipeuo|"
         "kila |gharama|bei|hisabati|zidisha|gawanya|shilingi",
-        "code": "msimbo|programu|chaguo la kukokotoa|tekeleza|hitilafu|kosa|darasa|mbinu|algorithimu|hifadhidata|kigezo|kitanzi",
+        "code": "msimbo|programu|chaguo la kukokotoa|chaguo hili la kukokotoa|kitendakazi|tekeleza|hitilafu|kosa|darasa|mbinu|algorithimu|hifadhidata|kigezo|kitanzi",
         "reason": "thibitisha|uthibitisho|kwa nini|eleza kwa nini|hatua kwa hatua|mantiki|kitendawili|"
         "fumbo|sababu|kinzani|nadharia|boresha|mkakati|chambua|linganisha|tuseme|panga|buni",
         "stem": "fizikia|kemia|biolojia|molekuli|dawa|ugonjwa|mgonjwa|utambuzi|jenetiki|unajimu|"
         "uhandisi|uchumi|takwimu|nishati|nguvu|atomi|seli",
-        "humanities": "historia|vita|dola|mapinduzi|karne|mkataba|sheria|mahakama|katiba|falsafa|"
+        "humanities": "historia|vita |milki|mapinduzi|karne|mkataba|sheria|mahakama|katiba|falsafa|"
         "maadili|dini|siasa|serikali|fasihi|utamaduni|sanaa|muziki|mfalme",
-        "constraint": "hasa|angalau|zaidi ya|isiyozidi|lazima|usitumie|tu |maneno|sentensi|aya|muundo|jedwali|orodha|vina",
+        "constraint": "hasa |angalau|isiyozidi|lazima|usitumie|tu |maneno|sentensi|aya |muundo|jedwali|orodha|vina ",
         "write": "andika|shairi|hadithi|insha|barua pepe|barua|tunga|blogu|rasimu|wimbo|kauli mbiu|hotuba|eleza|tangazo",
         "roleplay": "jifanye|igiza|fikiria kuwa wewe ni|chukua nafasi|wewe ni|mhusika",
-        "extract": "toa|fupisha|muhtasari|tafsiri|andika upya|ainisha|panga katika|orodhesha|kutoka kwa "
+        "extract": "toa |fupisha|muhtasari|tafsiri|andika upya|ainisha|panga katika|orodhesha|kutoka kwa "
         "maandishi|maandishi yafuatayo|badilisha|maneno muhimu",
         "chat": "habari|hujambo|jambo|mambo|asante|u hali gani|habari za asubuhi|usiku mwema|utani|kwaheri|wewe ni nani",
     },
@@ -272,13 +272,13 @@ _L: dict[str, dict[str, str]] = {
     "zh": {
         "math": "计算|算一算|求解|解方程|解出|多少|几个|几只|几天|方程|总和|总共|一共|百分之|百分比|概率|积分|导数|"
         "平均|比例|整数|质数|素数|分数|三角形|圆|面积|体积|平方根|化简|求|每|元|数学|乘|除以|余数",
-        "code": "代码|函数|程序|编程|实现|脚本|报错|错误|调试|编译|类|方法|算法|数据库|查询|变量|循环|递归|库",
+        "code": "代码|函数|程序|编程|实现|脚本|报错|错误|调试|编译|方法|算法|数据库|查询|变量|循环|递归|链表|数组|字符串|容器",
         "reason": "证明|为什么|解释为什么|一步一步|逐步|逻辑|推理|推导|谜题|谜语|悖论|论证|矛盾|定理|优化|策略|"
         "分析|比较|假设|假如|规划|设计",
         "stem": "物理|化学|生物|分子|酶|量子|医学|疾病|病人|患者|诊断|遗传|天文|工程|经济|统计|能量|力|原子|细胞",
         "humanities": "历史|战争|帝国|革命|世纪|条约|法律|法院|宪法|哲学|伦理|道德|宗教|政治|政府|文学|文化|艺术|"
         "音乐|国王|皇帝|朝代",
-        "constraint": "恰好|正好|至少|至多|最多|不超过|必须|不要|不能|只|仅|字|句|段落|格式|表格|列表|押韵",
+        "constraint": "恰好|正好|至少|至多|最多|不超过|必须|不要|只能|仅限|个字|句话|段落|格式|表格|列表|押韵",
         "write": "写|诗|故事|作文|文章|邮件|信|撰写|博客|草稿|歌|口号|演讲|描述|广告",
         "roleplay": "假装|扮演|想象你是|角色扮演|你是一个|你是一位|角色",
         "extract": "提取|摘要|总结|概括|翻译|改写|转述|分类|归类|列出所有|从文本|以下文本|转换|关键词",
@@ -287,14 +287,14 @@ _L: dict[str, dict[str, str]] = {
     "ja": {
         "math": "計算|求め|解け|解いて|いくつ|何個|何人|何本|何日|いくら|方程式|合計|全部で|パーセント|割合|確率|"
         "積分|微分|平均|比率|整数|素数|分数|三角形|円|面積|体積|平方根|簡単に|ずつ|毎|数学|掛け|割り|余り",
-        "code": "コード|関数|プログラム|実装|スクリプト|エラー|バグ|デバッグ|コンパイル|クラス|メソッド|アルゴリズム|"
+        "code": "コード|関数|プログラム|実装|スクリプト|エラー|バグ|デバッグ|コンパイル|クラス|メソッド|アルゴリズム|連結リスト|文字列|コンテナ|"
         "データベース|クエリ|変数|ループ|再帰|ライブラリ",
         "reason": "証明|なぜ|理由を説明|ステップバイステップ|段階的|順を追って|論理|推論|導出|なぞなぞ|パズル|逆説|"
         "パラドックス|根拠|矛盾|定理|最適化|戦略|分析|比較|仮定|とする|計画|設計",
         "stem": "物理|化学|生物|分子|酵素|量子|医学|病気|患者|診断|遺伝|天文|工学|経済|統計|エネルギー|力|原子|細胞",
         "humanities": "歴史|戦争|帝国|革命|世紀|条約|法律|裁判|憲法|哲学|倫理|道徳|宗教|政治|政府|文学|文化|芸術|"
         "音楽|王|天皇|時代",
-        "constraint": "ちょうど|少なくとも|以上|以下|以内|必ず|しないで|だけ|のみ|単語|文字|文で|段落|形式|表|リスト|韻",
+        "constraint": "ちょうど|少なくとも|以上|以下|以内|必ず|しないで|のみ|単語|文字以内|段落|形式|表形式|箇条書き|韻",
         "write": "書いて|書け|詩|物語|作文|エッセイ|メール|手紙|作成|ブログ|下書き|歌詞|スローガン|スピーチ|説明して|描写|広告",
         "roleplay": "ふりをして|演じて|なりきって|あなたは|ロールプレイ|役|キャラクター",
         "extract": "抽出|要約|まとめ|翻訳|訳して|言い換え|書き直|分類|列挙|本文から|次の文章|変換|キーワード",
@@ -335,6 +335,9 @@ _L: dict[str, dict[str, str]] = {
 }
 
 UNSPACED: frozenset[str] = frozenset({"zh", "ja", "th"})  # written without spaces between words
+# Latin-script languages are matched together: a short request may hold none of the frequent words that
+# tell them apart, and their keywords rarely collide
+LATIN: frozenset[str] = frozenset({"en", "de", "es", "fr", "pt", "it", "sw"})
 LANGUAGES: tuple[str, ...] = tuple(_L)
 
 

@@ -25,13 +25,15 @@ from router.classify import lexicon
 from router.classify.language import Script, detect
 
 SAMPLE_HEAD = 2000  # the question usually sits at the start of a prompt ...
-SAMPLE_TAIL = 600  # ... or at its very end, after pasted material
+SAMPLE_TAIL = 600
+KEYWORD_CAP = 1
+LENGTH_STEPS = 2  # keyword hits beyond this say more about how a language phrases things than about the task  # ... or at its very end, after pasted material
 
 # multiple-choice option lines and few-shot labels: dataset format, not task (each pattern is linear:
 # anchored at a line start, one bounded class, then the rest of that line)
 _MC_OPTION = re.compile(r"(?m)^[ \t]*\(?[A-Ea-e][.):][ \t][^\n]*\n?")
 _LABEL = re.compile(r"(?im)^[ \t]*(?:answer|question|q|a)[ \t]*:[ \t]*")
-_PUNCT_CHARS = b'.,;:!?()[]{}"`/\\|<>=*^~'
+_PUNCT_CHARS = b'.,;:!?()[]{}"`/\\|<>=*^~-_'
 _PUNCT = bytes.maketrans(_PUNCT_CHARS, b" " * len(_PUNCT_CHARS))  # ASCII only: bytes.translate is O(n) in C
 _OPERATORS = tuple("=+*/^×÷√∑∫≤≥≠±<>%")
 _CODE_MARKS = (
@@ -66,7 +68,6 @@ _MULTI: tuple[tuple[bytes, ...], ...] = tuple(tuple(m.encode() for m in g if len
 
 SIGNAL_NAMES: tuple[str, ...] = (
     "length",
-    "questions",
     "numbers",
     "operators",
     "latex",
@@ -116,17 +117,26 @@ def strip_scaffolding(text: str) -> str:
     return (_LABEL.sub("", text) if ":" in text else text).strip()
 
 
+def _normal(word: str) -> str:
+    return " ".join(word.encode().translate(_PUNCT).decode().split()) + (" " if word.endswith(" ") else "")
+
+
 @lru_cache(maxsize=32)
 def _keywords(language: str) -> ahocorasick.Automaton:
     """An Aho-Corasick automaton (one linear pass over the text) of the English lexicon and `language`'s:
     English technical words are used as they are in every language. Built once per language and process
     (the lexicon is a constant)."""
     automaton = ahocorasick.Automaton()
-    for lang in dict.fromkeys(("en", language)):
+    group = lexicon.LATIN if language in lexicon.LATIN or language == "und" else {"en", language}
+    for lang in sorted(group):
         lead = "" if lang in lexicon.UNSPACED else " "  # spaced languages: match at a word start
+        if lang == "en" and language in lexicon.UNSPACED:
+            lead = ""  # English terms sit inside unspaced text with no space before them ("我的Docker容器")
         for kind, word in lexicon.entries(lang):
-            key = lead + word
-            automaton.add_word(key, (*automaton.get(key, ()), lexicon.KINDS.index(kind)))
+            key = lead + _normal(word) if lead else word  # normalised as the text is
+            kinds = automaton.get(key, ())
+            if lexicon.KINDS.index(kind) not in kinds:  # a word several languages share counts once
+                automaton.add_word(key, (*kinds, lexicon.KINDS.index(kind)))
     automaton.make_automaton()
     return automaton
 
@@ -161,8 +171,9 @@ def _task_kind(kw: list[int], numbers: int, operators: int, code: int, latex: in
     """The kind with the strongest evidence; "chat" for short small talk, "general" when nothing stands out."""
     k = dict(zip(lexicon.KINDS, kw, strict=True))
     evidence = {
-        "code": 1.5 * k["code"] + 0.5 * min(code, 10),
-        "math": 1.2 * k["math"] + 0.4 * min(numbers, 6) + 0.5 * min(operators, 6) + latex,
+        "code": 1.5 * k["code"] + 1.0 * min(code, 10),
+        # in code, digits and operators are syntax, not arithmetic
+        "math": 1.2 * k["math"] + (0.4 * min(numbers, 6) + 0.5 * min(operators, 6) if code == 0 else 0.0) + latex,
         "reasoning": 1.2 * k["reason"],
         "extraction": 1.5 * k["extract"],
         "writing": 1.4 * k["write"],
@@ -191,13 +202,16 @@ def read(text: str) -> Signals:
     kind = _task_kind(kw, numbers, operators, code, latex, units)
     raw = (
         units,
-        questions,
         numbers,
         operators,
         latex,
         code,
         sampled.count("\n"),
-        *kw,
+        *(min(n, KEYWORD_CAP) for n in kw),
     )
-    values = tuple(math.log1p(max(v, 0.0)) for v in raw) + tuple(float(kind == flag) for flag in _KIND_FLAGS)
+    logs = [math.log1p(max(v, 0.0)) for v in raw]
+    # length in steps of a factor e^(1/LENGTH_STEPS): a translation's few words more or less, or the
+    # approximation of word counts in unspaced scripts, must not move a request across a threshold
+    logs[0] = round(logs[0] * LENGTH_STEPS) / LENGTH_STEPS
+    values = tuple(logs) + tuple(float(kind == flag) for flag in _KIND_FLAGS)
     return Signals(values, script.language, kind)

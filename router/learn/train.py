@@ -58,7 +58,7 @@ _SIGNS: dict[str, int] = {
     "is_roleplay": -1,
     "is_extraction": -1,
 }
-CAPS: dict[str, float] = {"length": 0.03, "lines": 0.02, "questions": 0.02}
+CAPS: dict[str, float] = {"length": 0.03, "lines": 0.02}
 SIGNS: tuple[int, ...] = tuple(_SIGNS.get(name, 0) for name in signals.SIGNAL_NAMES)
 
 # Handwritten anchors at the easy end, which no benchmark holds: small talk any model answers.

@@ -62,7 +62,7 @@ _CODE_MARKS = (
     "select ",
 )
 
-_MARK_GROUPS = (_OPERATORS, _CODE_MARKS, ("\\", "$$"), ("?", "？", "؟"))
+_MARK_GROUPS = (_OPERATORS, _CODE_MARKS, ("\\", "$$"))
 _SINGLE: tuple[bytes, ...] = tuple(b"".join(m.encode() for m in g if len(m.encode()) == 1) for g in _MARK_GROUPS)
 _MULTI: tuple[tuple[bytes, ...], ...] = tuple(tuple(m.encode() for m in g if len(m.encode()) > 1) for g in _MARK_GROUPS)
 
@@ -150,7 +150,7 @@ def _keyword_counts(normal: str, language: str) -> list[int]:
 
 
 def _symbol_counts(lower: bytes) -> tuple[int, ...]:
-    """Hits of operators, code syntax, LaTeX and question marks, counted on UTF-8 bytes: single-byte
+    """Hits of operators, code syntax and LaTeX, counted on UTF-8 bytes: single-byte
     marks by what deleting them removes (one C pass for all), the others with bytes.count (UTF-8 never
     matches inside another character's encoding)."""
     n = len(lower)
@@ -197,7 +197,7 @@ def read(text: str) -> Signals:
     normal = " " + " ".join(words) + " "
     kw = _keyword_counts(normal, script.language)
     numbers = script.numbers
-    operators, code, latex, questions = _symbol_counts(lower)
+    operators, code, latex = _symbol_counts(lower)
     units = _length_units(len(text) / max(len(raw_sample), 1), script, len(words))
     kind = _task_kind(kw, numbers, operators, code, latex, units)
     raw = (

@@ -34,7 +34,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.set_defaults(func=run_train)
 
     p = subparsers.add_parser("eval", help="APGR and CPT per benchmark of the learned router")
-    p.add_argument("--data", type=Path, nargs="+", required=True, help="labelled JSONL files")
+    p.add_argument("--data", type=Path, nargs="+", default=[], help="labelled JSONL files")
     p.add_argument("--weights", type=Path, default=None, help="weights file (default: the shipped weights)")
     p.add_argument("--plot", type=Path, default=None, help="write the quality-vs-strong-share curve as PNG")
     p.add_argument("--cv", type=int, default=0, metavar="K", help="cross-validate: train on the other K-1 folds")
@@ -42,6 +42,16 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--leave-one-out",
         action="store_true",
         help="for every benchmark B in the data: train without B, report on B (how the router carries over)",
+    )
+    p.add_argument(
+        "--translations",
+        type=Path,
+        default=None,
+        help='JSONL of one request in several languages ({"en": ..., "de": ..., ...}): per language, the share '
+        "whose tier agrees with English (--data then optional)",
+    )
+    p.add_argument(
+        "--threshold", type=float, default=None, help="tier threshold for --translations (default: the packaged policy's)"
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the cross-validation folds")
     p.set_defaults(func=run_eval)
@@ -94,6 +104,8 @@ def run_eval(args: argparse.Namespace) -> int:
     from router.learn.evaluate import by_benchmark, format_table, plot
     from router.learn.train import design, leave_one_out, load_rows, out_of_fold, outcomes
 
+    if args.translations is not None:
+        return _run_agreement(args)
     rows, errors = load_rows(args.data)
     _report(errors)
     if not rows:
@@ -128,6 +140,30 @@ def run_eval(args: argparse.Namespace) -> int:
             print(f"{args.plot}:0: cannot write plot: {exc.strerror or exc}", file=sys.stderr)
             return 1
     return 1 if errors else 0
+
+
+def _run_agreement(args: argparse.Namespace) -> int:
+    from router.learn.agreement import agreement, format_agreement, read_translations
+
+    scorer = _scorer(args.weights)
+    if scorer is None:
+        return 1
+    threshold = args.threshold if args.threshold is not None else default_threshold()
+    try:
+        rows = read_translations(args.translations)
+    except (OSError, ValueError) as exc:
+        print(f"{args.translations}:0: {exc}", file=sys.stderr)
+        return 1
+    print(f"tier agreement with English at threshold {threshold}:")
+    print(format_agreement(agreement(scorer, rows, threshold)))
+    return 0
+
+
+def default_threshold() -> float:
+    """The threshold of the packaged default policy's `auto` route."""
+    from router.policy.loader import default_policy_path, load_policy
+
+    return load_policy(default_policy_path()).spec.routes["auto"].threshold
 
 
 def run_calibrate(args: argparse.Namespace) -> int:

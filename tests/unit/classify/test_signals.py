@@ -53,4 +53,4 @@ def test_multiple_choice_scaffolding_is_not_read() -> None:
 def test_length_is_fair_across_scripts() -> None:
     english = signals.read("Tom has five apples and buys three more. How many apples does he have now?").named()
     chinese = signals.read("汤姆有五个苹果，又买了三个。他现在有多少个苹果？").named()
-    assert abs(english["length"] - chinese["length"]) < 0.5  # log units: within a factor of ~1.6
+    assert abs(english["length"] - chinese["length"]) <= 1 / signals.LENGTH_STEPS  # one step at most

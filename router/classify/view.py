@@ -21,6 +21,8 @@ MAX_CONTEXT_CHARS = 4_000  # and this much of the earlier conversation (its most
 MAX_HISTORY_CHARS = 2_000  # and this much of the user's earlier turns
 BULK_LINES = 40  # a fenced code block longer than this is a dump, not the question
 BULK_CHARS = 2_000  # a <file>-like tag holding more than this is an attachment
+SNIPPET = "[snippet]"  # what stands in for removed text: words no lexicon holds, so they weigh nothing
+ATTACHMENT = "[attachment]"
 _ATTACHMENT_TAGS = ("file", "document", "context", "tool_result", "attachment")
 _NOTE_TAGS = ("system-reminder", "system_reminder", "env", "environment_details")  # harness notes, any size
 
@@ -62,8 +64,8 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _strip_fences(text: str) -> str:
-    """Fenced code blocks of more than BULK_LINES lines become "[code block]"; an unclosed fence that long
-    is cut at its start. One forward pass of str.find."""
+    """Fenced code blocks of more than BULK_LINES lines become SNIPPET; an unclosed fence that long is cut
+    at its start. One forward pass of str.find."""
     out: list[str] = []
     pos = 0
     while (start := text.find("```", pos)) >= 0:
@@ -71,7 +73,7 @@ def _strip_fences(text: str) -> str:
         stop = len(text) if end < 0 else end + 3
         if text.count("\n", start, stop) > BULK_LINES:
             out.append(text[pos:start])
-            out.append("[code block]")
+            out.append(SNIPPET)
         else:
             out.append(text[pos:stop])
         pos = stop
@@ -80,7 +82,7 @@ def _strip_fences(text: str) -> str:
 
 
 def _strip_tag(text: str, lower: str, name: str, min_chars: int) -> tuple[str, str]:
-    """Elements <name ...>...</name> holding more than `min_chars` become "[attached name]". An opening
+    """Elements <name ...>...</name> holding more than `min_chars` become ATTACHMENT. An opening
     tag without a closing one ends the scan: no later opening can close either, so nothing is searched
     twice."""
     opening, closing = "<" + name, "</" + name + ">"
@@ -97,7 +99,7 @@ def _strip_tag(text: str, lower: str, name: str, min_chars: int) -> tuple[str, s
         keep = stop - start - len(opening) - len(closing) <= min_chars
         for buf, src in ((out, text), (low_out, lower)):
             buf.append(src[pos:start])
-            buf.append(src[start:stop] if keep else f"[attached {name}]")
+            buf.append(src[start:stop] if keep else ATTACHMENT)
         pos = stop
     out.append(text[pos:])
     low_out.append(lower[pos:])

@@ -14,7 +14,8 @@ from tests.support.procs import ROOT, child_env, run_router
 
 DATA = ROOT.parent / "shared" / "data" / "routing"
 needs_data = pytest.mark.skipif(
-    not (DATA / "mmlu_train.jsonl").exists(), reason="../shared/data/routing is absent: the training data is not part of the project"
+    not (DATA / "mmlu_train.jsonl").exists(),
+    reason="../shared/data/routing is absent: the training data is not part of the project",
 )
 PACKAGED = ROOT / "router" / "classify" / "weights" / "learned.npz"
 

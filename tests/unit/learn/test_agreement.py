@@ -27,5 +27,10 @@ def test_task_kind_is_the_same_in_every_language() -> None:
     from router.classify import signals
 
     rows = read_translations(TRANSLATIONS)
-    same = [signals.read(r[lang]).task_kind == signals.read(r["en"]).task_kind for r in rows for lang in r if lang not in ("id", "kind")]
+    same = [
+        signals.read(r[lang]).task_kind == signals.read(r["en"]).task_kind
+        for r in rows
+        for lang in r
+        if lang not in ("id", "kind")
+    ]
     assert sum(same) / len(same) >= 0.9

@@ -149,7 +149,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
             body = dict(row) if "messages" in row else {"messages": [{"role": "user", "content": str(row.get("prompt", ""))}]}
             body["model"] = args.route
             classification, decision = pipeline.plan(gw, ctx, body, resolved, ctx.hints)
-            result: dict[str, Any] = classification.as_dict() | {
+            result: dict[str, Any] = classification.as_dict(explain=False) | {
                 "tier": decision.tier,
                 "model": decision.candidates[0],
                 "reason": decision.reason,

@@ -32,8 +32,10 @@ class Classification:
     contributions: dict[str, float] | None = None  # each signal's share of the p_strong logit
     judged_on: str = "prompt"  # or "conversation": earlier user turns set the difficulty
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
+    def as_dict(self, explain: bool = True) -> dict[str, Any]:
+        """The JSON shape of explain; without `explain`, the per-signal detail is left out (one line per
+        request of `router classify` stays short)."""
+        out = {
             "p_strong": self.scores.p_strong,
             "reasoning": self.scores.reasoning,
             "knowledge": self.scores.knowledge,
@@ -48,9 +50,15 @@ class Classification:
             "language": self.language,
             "task_kind": self.task_kind,
             "judged_on": self.judged_on,
-            "signals": self.signals,
-            "contributions": self.contributions,
         }
+        if explain:
+            out["signals"] = _rounded(self.signals)
+            out["contributions"] = _rounded(self.contributions)
+        return out
+
+
+def _rounded(values: dict[str, float] | None) -> dict[str, float] | None:
+    return None if values is None else {k: round(v, 4) for k, v in values.items()}
 
 
 def _expected_output(body: dict[str, Any]) -> int:

@@ -105,9 +105,9 @@ class Script:
 
 def _latin_language(words: list[str]) -> str:
     best, hits = "en", 0
-    window = words[:STOPWORD_WINDOW]
+    window = set(words[:STOPWORD_WINDOW])  # distinct words: a C-level intersection per language
     for lang, stop in _STOPWORDS.items():
-        n = sum(map(stop.__contains__, window))
+        n = len(stop & window)
         if n > hits:
             best, hits = lang, n
     return best

@@ -124,14 +124,14 @@ class LearnedScorer:
         reasoning, knowledge = levels(named)
         z = ((lo if x < lo else hi if x > hi else x) for x, (lo, hi, _) in zip(sig.values, self._terms, strict=True))
         contributions = {
-            name: round(self.platt_a * (x - m) / s * w, 4)
+            name: self.platt_a * (x - m) / s * w
             for name, x, m, s, w in zip(signals.SIGNAL_NAMES, z, self.mean, self.scale, self.coef, strict=True)
         }
         return Judgement(
             scores=Scores(p_strong=self.probability(raw), reasoning=reasoning, knowledge=knowledge),
             language=sig.language,
             task_kind=sig.task_kind,
-            signals={k: round(v, 4) for k, v in named.items()},
+            signals=named,
             contributions=contributions,
             judged_on=judged_on,
         )

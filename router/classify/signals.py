@@ -26,6 +26,8 @@ from router.classify.language import Script, detect
 
 SAMPLE_HEAD = 2000  # the question usually sits at the start of a prompt ...
 SAMPLE_TAIL = 600
+UNSPACED_HEAD = 900  # keywords of Chinese, Japanese and Thai text are read in a shorter sample ...
+UNSPACED_TAIL = 300  # ... as long, in words, as the one read of other scripts
 KEYWORD_CAP = 1
 LENGTH_STEPS = 2  # keyword hits beyond this say more about how a language phrases things than about the task  # ... or at its very end, after pasted material
 
@@ -63,8 +65,9 @@ _CODE_MARKS = (
 )
 
 _MARK_GROUPS = (_OPERATORS, _CODE_MARKS, ("\\", "$$"))
-_SINGLE: tuple[bytes, ...] = tuple(b"".join(m.encode() for m in g if len(m.encode()) == 1) for g in _MARK_GROUPS)
-_MULTI: tuple[tuple[bytes, ...], ...] = tuple(tuple(m.encode() for m in g if len(m.encode()) > 1) for g in _MARK_GROUPS)
+_SINGLE: tuple[bytes, ...] = tuple(b"".join(m.encode() for m in g if len(m) == 1 and m.isascii()) for g in _MARK_GROUPS)
+_MULTI: tuple[tuple[bytes, ...], ...] = tuple(tuple(m.encode() for m in g if len(m) > 1) for g in _MARK_GROUPS)
+_WIDE: tuple[str, ...] = tuple("".join(m for m in g if not m.isascii()) for g in _MARK_GROUPS)  # e.g. × ≤ √
 
 SIGNAL_NAMES: tuple[str, ...] = (
     "length",
@@ -149,13 +152,19 @@ def _keyword_counts(normal: str, language: str) -> list[int]:
     return counts
 
 
-def _symbol_counts(lower: bytes) -> tuple[int, ...]:
-    """Hits of operators, code syntax and LaTeX, counted on UTF-8 bytes: single-byte
-    marks by what deleting them removes (one C pass for all), the others with bytes.count (UTF-8 never
-    matches inside another character's encoding)."""
-    n = len(lower)
-    single = [n - len(lower.translate(None, one)) for one in _SINGLE]
-    return tuple(k + sum(map(lower.count, marks)) for k, marks in zip(single, _MULTI, strict=True))
+def _symbol_counts(lower: str) -> tuple[int, ...]:
+    """Hits of operators, code syntax and LaTeX. ASCII marks are counted on the ASCII bytes of the text
+    (single-byte ones by what deleting them removes: one C pass for all), the few others per character."""
+    ascii_only = lower.isascii()
+    data = lower.encode("ascii", "ignore")
+    n = len(data)
+    counts = []
+    for one, marks, wide in zip(_SINGLE, _MULTI, _WIDE, strict=True):
+        k = n - len(data.translate(None, one)) + sum(map(data.count, marks))
+        if wide and not ascii_only:
+            k += sum(map(lower.count, wide))
+        counts.append(k)
+    return tuple(counts)
 
 
 def _length_units(scale: float, script: Script, n_words: int) -> float:
@@ -191,10 +200,12 @@ def read(text: str) -> Signals:
         text = ""
     raw_sample = sample(text)
     sampled = strip_scaffolding(raw_sample)
-    lower = sampled.lower().encode("utf-8", "surrogatepass")
-    words = lower.translate(_PUNCT).decode("utf-8", "surrogatepass").split()
+    lower = sampled.lower()
+    words = lower.encode("utf-8", "surrogatepass").translate(_PUNCT).decode("utf-8", "surrogatepass").split()
     script = detect(sampled, words)
     normal = " " + " ".join(words) + " "
+    if script.unspaced_chars * 2 > len(sampled) and len(normal) > UNSPACED_HEAD + UNSPACED_TAIL:
+        normal = normal[:UNSPACED_HEAD] + " " + normal[-UNSPACED_TAIL:]  # a Han or Thai letter says more than a Latin one
     kw = _keyword_counts(normal, script.language)
     numbers = script.numbers
     operators, code, latex = _symbol_counts(lower)

@@ -1,4 +1,4 @@
-"""Handwritten keyword lexicons: what kind of task a request asks for, in fourteen languages.
+"""Handwritten keyword lexicons: what kind of task a request asks for, in sixteen languages.
 
 Each entry is matched against normalised text (see router.classify.signals): for languages written
 with spaces between words an entry matches at the start of a word ("calcul" matches "calculate",

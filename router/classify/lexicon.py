@@ -49,7 +49,7 @@ _L: dict[str, dict[str, str]] = {
         "stem": "physic|chemi|biolog|molecul|enzyme|protein|quantum|thermodynam|electr|mechanic|"
         "medic|clinical|disease|patient|diagnos|anatom|genetic|neuro|astronom|engineer|"
         "econom|financ|accounting|machine learning|neural network|statistic|relativity|"
-        "cell |dna|atom|reaction|velocity|acceleration|energy|force|circuit",
+        "cell |dna|gene|crispr|atom|reaction|velocity|acceleration|energy|force|circuit",
         "humanities": "history|histor|war |empire|revolution|century|treaty|law |legal|supreme court|lawsuit|statute|"
         "constitution|jurisprud|philosoph|ethic|moral|religio|politic|government|sociolog|"
         "psycholog|literature|novel|poet|art |music|culture|anthropolog|linguistic|"

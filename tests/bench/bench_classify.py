@@ -11,6 +11,7 @@ Prints, on one core with the shipped weights:
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -28,11 +29,13 @@ from router.classify.learned import LearnedScorer
 from router.classify.tokens import TokenCounter
 
 ROOT = Path(__file__).resolve().parents[2]
-_WORDS = (
-    "the a of to and in is that for it as with was on be by this are from or at an which have not but they "
-    "theorem prove integral derivative probability history treaty court plaintiff molecule enzyme protein "
-    "algorithm function return compute total each per how many what why explain describe suppose therefore"
-).split()
+_WORDS = " ".join(
+    (
+        "the a of to and in is that for it as with was on be by this are from or at an which have not but they",
+        "theorem prove integral derivative probability history treaty court plaintiff molecule enzyme protein",
+        "algorithm function return compute total each per how many what why explain describe suppose therefore",
+    )
+).split(" ")
 _ZH = "小明有苹果又买了个他一共有多少计算证明函数代码历史法律分子的是在和了有人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面而方后多定行学法所民得经十三之进着等部度家电力里如水化高自二理起小物现实加量都两体制机当使点从业本去把性好应开它合还因由其些然前外天政四日那社义事平形相全表间样与关各重新线内数正心反你明看原又么利比或但质气第向道命此变条只没结解问意建月公无系军很情者最立代想已通并提直题党程展五果料象员革位入常文总次品式活设及管特件长求老头基资边流路级少图山统接知较将组见计别她手角期根论运农指几九区强放决西被干做必战先回则任取据处理府研质"
 
 
@@ -55,7 +58,7 @@ HOSTILE: dict[str, Callable[[int], str]] = {
     "long repeats": lambda n: "ab(" * (n // 3),
     "one character": lambda n: "a" * n,
     "newlines": lambda n: "\n" * n,
-    "tags and fences": lambda n: ("<file>```\n" * (n // 10)),
+    "tags and fences": lambda n: "<file>```\n" * (n // 10),
 }
 BODY_LIMIT = 4 * 1024 * 1024
 
@@ -80,17 +83,17 @@ def main() -> None:
     tracemalloc.start()
     scorer = LearnedScorer.from_package()
     scorer.score("warm the lexicons up")
-    current, peak = tracemalloc.get_traced_memory()
+    _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     print(f"weights loaded in {(time.perf_counter() - t0) * 1e3:.1f} ms; scorer memory {peak / 1e6:.2f} MB (tracemalloc peak)")
     classifier = Classifier(TokenCounter())
     for chinese in (False, True):
         for tokens in (100, 500, 2000):
             prompts = [make_prompt(tokens, rng, chinese) for _ in range(50)]
-            it = iter(range(10**9))
-            s50, s99 = percentiles(lambda: scorer.score(prompts[next(it) % 50]), 2000)
-            bodies = [{"model": "auto", "messages": [{"role": "user", "content": p}]} for p in prompts]
-            c50, c99 = percentiles(lambda: classifier.classify(bodies[next(it) % 50], scorer), 2000)
+            cycle = itertools.cycle(prompts)
+            s50, s99 = percentiles(lambda cycle=cycle: scorer.score(next(cycle)), 2000)
+            bodies = itertools.cycle([{"model": "auto", "messages": [{"role": "user", "content": p}]} for p in prompts])
+            c50, c99 = percentiles(lambda bodies=bodies: classifier.classify(next(bodies), scorer), 2000)
             lang = "zh" if chinese else "en"
             print(f"{lang} {tokens:>5} tokens: score p50 {s50:.3f} p99 {s99:.3f} ms | classify p50 {c50:.3f} p99 {c99:.3f} ms")
     print("hostile inputs at the body limit (whole classification):")

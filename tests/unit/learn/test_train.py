@@ -75,3 +75,28 @@ def test_graded_rows_and_bad_rows(tmp_path: Path) -> None:
     assert rows == [Row("arena", "p", 4.0, 9.0, True)] and rows[0].needs_llm and rows[0].gain == pytest.approx(5 / 9)
     assert len(errors) == 1 and errors[0].startswith(f"{data}:2:")
     assert np.isfinite(design(["", "x" * 10_000])).all()
+
+
+DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "routing"
+needs_data = pytest.mark.skipif(
+    not (DATA / "mmlu_train.jsonl").exists(),
+    reason="../shared/data/routing is absent: the training data is not part of the project",
+)
+
+
+@needs_data
+def test_held_out_benchmarks_beat_random_and_shipped_weights_rank_gains() -> None:
+    from router.learn.train import load_rows
+
+    rows, errors = load_rows([DATA / "mmlu_train.jsonl", DATA / "gsm8k_train.jsonl", DATA / "arena_train.jsonl"])
+    assert not errors
+    rows = [r for i, r in enumerate(rows) if r.benchmark != "mmlu" or i % 3 == 0]
+    held_out = leave_one_out(rows)
+    assert sorted(held_out) == ["arena", "gsm8k", "mmlu"]
+    for name, m in held_out.items():
+        assert m.apgr > 0.5, f"{name}: held-out APGR {m.apgr:.3f} is no better than random"
+    scorer = LearnedScorer.from_package()
+    gsm8k = [r for r in rows if r.benchmark == "gsm8k"]
+    p = np.array([scorer.score(r.prompt).p_strong for r in gsm8k])
+    gain = np.array([r.strong - r.weak for r in gsm8k])
+    assert p[gain == 1].mean() > p[gain == -1].mean()

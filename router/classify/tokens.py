@@ -15,8 +15,8 @@ from pathlib import Path
 
 import tiktoken
 
-EXACT_CHARS = 3_000
-SAMPLE_CHARS = 750  # head and tail counted for a longer text
+EXACT_CHARS = 1_500
+SAMPLE_CHARS = 500  # head and tail counted for a longer text
 PER_MESSAGE_OVERHEAD = 4  # role and separators, as OpenAI's chat format counts them
 
 

@@ -21,6 +21,7 @@ MAX_CONTEXT_CHARS = 4_000  # and this much of the earlier conversation (its most
 MAX_HISTORY_CHARS = 2_000  # and this much of the user's earlier turns
 BULK_LINES = 40  # a fenced code block longer than this is a dump, not the question
 BULK_CHARS = 2_000  # a <file>-like tag holding more than this is an attachment
+MAX_ELEMENTS = 64  # fences or tags looked at per message and kind: past that, the rest is left as it is
 SNIPPET = "[snippet]"  # what stands in for removed text: words no lexicon holds, so they weigh nothing
 ATTACHMENT = "[attachment]"
 _ATTACHMENT_TAGS = ("file", "document", "context", "tool_result", "attachment")
@@ -68,7 +69,10 @@ def _strip_fences(text: str) -> str:
     at its start. One forward pass of str.find."""
     out: list[str] = []
     pos = 0
-    while (start := text.find("```", pos)) >= 0:
+    for _ in range(MAX_ELEMENTS):
+        start = text.find("```", pos)
+        if start < 0:
+            break
         end = text.find("```", start + 3)
         stop = len(text) if end < 0 else end + 3
         if text.count("\n", start, stop) > BULK_LINES:
@@ -91,7 +95,10 @@ def _strip_tag(text: str, lower: str, name: str, min_chars: int) -> tuple[str, s
     out: list[str] = []
     low_out: list[str] = []
     pos = 0
-    while (start := lower.find(opening, pos)) >= 0:
+    for _ in range(MAX_ELEMENTS):
+        start = lower.find(opening, pos)
+        if start < 0:
+            break
         end = lower.find(closing, start)
         if end < 0:
             break

@@ -8,6 +8,7 @@ import gc
 import logging
 import signal
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,9 +17,11 @@ from starlette.responses import Response
 
 from router import __version__
 from router.api.admin import admin
+from router.api.connections import GATEWAY_STATE
 from router.api.cors import Cors
 from router.api.fast import FastPath
 from router.api.openai import api
+from router.dispatch.load import poll
 from router.errors import BadRequest, RouterError, error_response
 from router.gateway import Gateway
 from router.settings import Settings
@@ -88,16 +91,21 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
     settings = settings or Settings.from_env()
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         gw = gateway or Gateway.build(settings)
         app.state.gateway = gw
         watcher = asyncio.create_task(gw.policies.watch(), name="policy-watch")
+        prober = asyncio.create_task(poll(gw.load, gw.policies), name="load-probe")
+        shadow = asyncio.create_task(gw.shadow.watch(), name="shadow-watch") if gw.shadow is not None else None
         _drain_on_sigterm(gw, settings.drain_s)
         _settle_heap()
         try:
-            yield
+            yield {GATEWAY_STATE: gw}  # the server's connection protocol reads its limits from the live policy
         finally:
             watcher.cancel()
+            prober.cancel()
+            if shadow is not None:
+                shadow.cancel()
             await gw.aclose()
 
     app = FastAPI(title="router gateway", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)

@@ -29,6 +29,8 @@ def _settings(args: argparse.Namespace) -> Settings:
             overrides[name] = value
     if getattr(args, "policy", None):
         overrides["policy_path"] = Path(args.policy)
+    if getattr(args, "shadow_policy", None):
+        overrides["shadow_policy"] = Path(args.shadow_policy).resolve()
     return Settings(**{**{f: getattr(base, f) for f in base.__dataclass_fields__}, **overrides})
 
 
@@ -36,6 +38,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import os
 
     import uvicorn
+
+    from router.api.connections import raise_file_limit
 
     settings = _settings(args)
     try:
@@ -52,6 +56,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per upstream call is noise, and slow
+    files, _ = raise_file_limit()
+    server = policy.spec.server
+    if files < server.max_connections + 1024:
+        logging.getLogger("router").warning(
+            "open-file limit %d is low for server.max_connections %d: raise it (ulimit -n)", files, server.max_connections
+        )
     os.environ.update(settings.to_env())
     uvicorn.run(
         "router.app:create_app_from_env",
@@ -60,7 +70,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=settings.port,
         workers=settings.workers if settings.workers > 1 else None,
         loop="uvloop",
-        http="httptools",
+        http="router.api.connections:LimitedHttpToolsProtocol",  # httptools, with deadlines and caps
         access_log=False,  # the gateway writes its own structured access line
         proxy_headers=False,  # client addresses are never used; rewriting them costs per request
         server_header=False,
@@ -192,6 +202,38 @@ def cmd_usage(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_shadow_report(args: argparse.Namespace) -> int:
+    """Read a running gateway's shadow tally: what the candidate policy would have decided differently."""
+    import httpx
+
+    headers = {"authorization": f"Bearer {args.admin_key}"} if args.admin_key else {}
+    try:
+        response = httpx.get(f"{args.url.rstrip('/')}/router/shadow", headers=headers, timeout=10)
+    except httpx.HTTPError as exc:
+        print(f"router shadow report: cannot reach {args.url}: {exc}", file=sys.stderr)
+        return 1
+    if response.status_code != 200:
+        print(f"router shadow report: {response.status_code}: {response.text}", file=sys.stderr)
+        return 1
+    report = response.json()
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    candidate = report["candidate"] or {}
+    print(f"candidate {candidate.get('source')} (version {candidate.get('version')})")
+    for name, r in report["routes"].items():
+        print(
+            f"route {name}: {r['requests']} requests, {r['changed']} decided differently, "
+            f"estimated cost {r['live_cost_usd']:.6f} -> {r['candidate_cost_usd']:.6f} USD ({r['cost_change_usd']:+.6f})"
+        )
+        for pair, n in sorted(r["reasons"].items(), key=lambda kv: -kv[1]):
+            print(f"    reason {pair}: {n}")
+        for pair, n in sorted(r["moves"].items(), key=lambda kv: -kv[1]):
+            print(f"    model  {pair}: {n}")
+    print(f"\n{report['requests']} requests, {report['changed']} changed, cost change {report['cost_change_usd']:+.6f} USD")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="router", description="OpenAI-compatible model-router gateway")
     sub = p.add_subparsers(dest="command", required=True)
@@ -206,7 +248,15 @@ def parser() -> argparse.ArgumentParser:
         "--access-log", dest="access_log", help="one JSON line per request to stderr (default), stdout, off, or a file"
     )
     serve.add_argument("--allow-open", action="store_true", help="serve a non-loopback address without tenants (no API keys)")
+    serve.add_argument("--shadow-policy", dest="shadow_policy", help="a candidate policy decided alongside (no model call)")
     serve.set_defaults(func=cmd_serve)
+
+    shadow = sub.add_parser("shadow", help="shadow policy tools").add_subparsers(dest="shadow_command", required=True)
+    report = shadow.add_parser("report", help="what a running gateway's candidate policy would have decided differently")
+    report.add_argument("--url", default="http://127.0.0.1:8400")
+    report.add_argument("--admin-key", default=None, help="default: $ROUTER_ADMIN_KEY")
+    report.add_argument("--json", action="store_true", help="print the report as JSON")
+    report.set_defaults(func=cmd_shadow_report)
 
     usage = sub.add_parser("usage", help="print the usage ledger of a running gateway")
     usage.add_argument("--url", default="http://127.0.0.1:8400")
@@ -245,7 +295,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if getattr(args, "command", None) == "usage" and args.admin_key is None:
+    if getattr(args, "command", None) in ("usage", "shadow") and args.admin_key is None:
         import os
 
         args.admin_key = os.environ.get("ROUTER_ADMIN_KEY")

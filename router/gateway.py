@@ -15,9 +15,11 @@ from router.classify.classifier import Classifier
 from router.classify.heuristic import HeuristicScorer
 from router.classify.scores import Scorer
 from router.classify.tokens import TokenCounter
+from router.dispatch.load import LoadTracker
 from router.dispatch.reliability import Guard, RetryBudget, breaker_config
 from router.policy.compiled import Policy
 from router.policy.reload import PolicyHolder
+from router.policy.shadow import ShadowTally
 from router.settings import Settings
 from router.store import open_store
 from router.store.base import Store
@@ -83,6 +85,10 @@ class Gateway:
     access_log: AccessLog | None = None
     _guard: tuple[Policy, Guard] | None = field(default=None, init=False, repr=False)  # per policy version
     reporting: Batched = field(default_factory=Batched)  # told of every finished request; feeds its consumers in batches
+    load: LoadTracker = field(default_factory=LoadTracker)  # in-flight requests and server queues, for spill
+    shadow: PolicyHolder | None = None  # a candidate policy decided alongside the live one
+    shadow_tally: ShadowTally = field(default_factory=ShadowTally)
+    _counted: dict[int, Upstream] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def build(cls, settings: Settings) -> Gateway:
@@ -96,6 +102,10 @@ class Gateway:
         consumers: list[Observer] = [gateway.latency, gateway.ledger, gateway.metrics, gateway.access_log]
         gateway.reporting = Batched(consumers, then=[gateway.access_log])
         gateway.scorer(policies.current)  # load weights at start, not on a request
+        shadow = settings.shadow_policy or policies.current.spec.server.shadow
+        if shadow is not None:
+            path = Path(shadow)
+            gateway.shadow = PolicyHolder(path if path.is_absolute() else settings.policy_path.parent / path)
         return gateway
 
     def scorer(self, policy: Policy) -> Scorer:
@@ -134,12 +144,19 @@ class Gateway:
 
     def upstream_for(self, target: Target) -> Upstream:
         if target.spec.endpoint.fast_path:
-            return self.fast
-        if self.slow is None:
-            from router.upstream.litellm_adapter import LiteLLMUpstream
+            upstream = self.fast
+        else:
+            if self.slow is None:
+                from router.upstream.litellm_adapter import LiteLLMUpstream
 
-            self.slow = LiteLLMUpstream()
-        return self.slow
+                self.slow = LiteLLMUpstream()
+            upstream = self.slow
+        if target.spec.max_in_flight is None:
+            return upstream
+        counted = self._counted.get(id(upstream))
+        if counted is None:
+            counted = self._counted[id(upstream)] = self.load.wrap(upstream)
+        return counted
 
     def flush_reports(self) -> None:
         """Hand every request answered so far to latency, ledger, metrics and the access log."""

@@ -22,8 +22,10 @@ from router.gateway import Gateway
 from router.policy.compiled import Policy
 from router.policy.decide import Decision, Hints, decide
 from router.policy.schema import AdapterSpec, RouteSpec
+from router.policy.shadow import shadow_decide
 from router.telemetry.meter import StreamMeter, cost_usd, text_of, usage_of
 from router.telemetry.record import RequestRecord
+from router.tenancy import sessions
 from router.tenancy.auth import SINGLE_TENANT, authenticate
 from router.tenancy.limits import admit
 from router.upstream.base import Target
@@ -117,7 +119,7 @@ def judge(gw: Gateway, ctx: RequestContext, body: dict[str, Any], resolved: Reso
 
 
 def choose(gw: Gateway, ctx: RequestContext, resolved: Resolved, c: Classification, hints: Hints) -> Decision:
-    decision = decide(ctx.policy, resolved.name, resolved.route, c, hints, gw.latency.snapshot())
+    decision = decide(ctx.policy, resolved.name, resolved.route, c, hints, gw.latency.snapshot(), gw.load.snapshot(ctx.policy))
     if resolved.adapter is not None:
         decision = replace(
             decision, reason="adapter", detail=f"adapter {resolved.adapter.adapter!r} on {resolved.adapter.base!r}"
@@ -152,13 +154,30 @@ async def admit_tenant(gw: Gateway, ctx: RequestContext, c: Classification, reco
     return hints
 
 
+def shadow(gw: Gateway, ctx: RequestContext, record: RequestRecord, decision: Decision, c: Classification, hints: Hints) -> None:
+    """Decide again with the candidate policy, if one is shadowed (no model call), and note the difference."""
+    if gw.shadow is None or not decision.candidates:
+        return
+    result = shadow_decide(gw.shadow.current, decision, ctx.tenant, c, hints, gw.latency.snapshot(), gw.load.snapshot(ctx.policy))
+    gw.shadow_tally.add(result)
+    record.shadow = (result.changed, result.live_reason, result.reason, result.live_cost_usd, result.cost_usd)
+
+
 def _headers(
     ctx: RequestContext, decision: Decision, attempted: Attempted, upstream: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     target = attempted.target
     assert target is not None
+    extra = {}
+    if decision.task_kind is not None:
+        extra["x-router-task-kind"] = decision.task_kind
+    if decision.expert is not None:
+        extra["x-router-expert"] = decision.expert
+    if decision.session is not None:
+        extra["x-router-session"] = decision.session
     return {
         **(upstream or {}),  # the upstream's x-ratelimit-* and retry-after; the gateway's own headers win
+        **extra,
         "x-request-id": ctx.request_id,
         "x-router-route": decision.route,
         "x-router-tier": target.spec.tier,
@@ -183,18 +202,26 @@ async def generate(gw: Gateway, ctx: RequestContext, body: dict[str, Any], path:
     record.started = ctx.started
     classification = judge(gw, ctx, body, resolved)
     hints = await admit_tenant(gw, ctx, classification, record) if ctx.policy.multi_tenant else ctx.hints
+    hints = await sessions.attach(gw.store, ctx.tenant or SINGLE_TENANT, resolved.route, body, hints)
     decision = choose(gw, ctx, resolved, classification, hints)
+    shadow(gw, ctx, record, decision, classification, hints)
     targets = targets_for(ctx.policy, decision, resolved.adapter, ctx.forward)
     _describe(record, decision, classification)
+    if decision.strategy == "delegate":
+        from router.delegating import delegate  # it builds on this module's accounting
+
+        return await delegate(gw, ctx, body, path, resolved.route, decision, targets, record, hints)
     if decision.strategy == "cascade":
         return await _cascade(gw, ctx, body, path, decision, targets, record, resolved.name)
     pick = pick or gw.upstream_for
     if body.get("stream") is True:
         outcome = await _or_account(gw, record, dispatch_stream(targets, pick, path, body, gw.guard(ctx.policy)))
+        await sessions.remember(gw.store, ctx.tenant or SINGLE_TENANT, resolved.route, hints, decision, outcome.target)
         headers = _headers(ctx, decision, outcome.attempted, getattr(outcome.stream, "headers", None))
-        stream = _metered(gw, ctx, record, outcome.attempted, relay(outcome), resolved.name)
+        stream = _metered(gw, ctx, record, outcome.attempted, relay(outcome, max_event_bytes=_max_event(ctx)), resolved.name)
         return Result(headers, stream=stream)
     plain = await _or_account(gw, record, dispatch_plain(targets, pick, path, body, gw.guard(ctx.policy)))
+    await sessions.remember(gw.store, ctx.tenant or SINGLE_TENANT, resolved.route, hints, decision, plain.target)
     account_plain(gw, ctx, record, plain.attempted, plain.reply.data)
     headers = _headers(ctx, decision, plain.attempted, plain.reply.headers)
     return _renamed(Result(headers, plain.reply.body, data=plain.reply.data), resolved.name)
@@ -209,11 +236,21 @@ def _renamed(result: Result, name: str) -> Result:
     return result
 
 
+def _max_event(ctx: RequestContext) -> int:
+    return ctx.policy.spec.server.max_stream_event_bytes
+
+
 OPERATIONS = {"chat/completions": "chat", "completions": "text_completion", "embeddings": "embeddings"}
 
 
 def _describe(record: RequestRecord, decision: Decision, c: Classification) -> None:
     record.reason = decision.reason
+    record.task_kind, record.expert, record.session, record.spilled = (
+        decision.task_kind,
+        decision.expert,
+        decision.session,
+        decision.spilled,
+    )
     record.prompt_tokens, record.classifier_ms = c.prompt_tokens, c.elapsed_ms
     record.p_strong = c.scores.p_strong if c.scorer != "none" else None
 
@@ -247,8 +284,8 @@ def _costs(ctx: RequestContext, record: RequestRecord) -> None:
     assert record.model is not None
     record.cost_usd = cost_usd(ctx.policy.models[record.model], record.prompt_tokens, record.completion_tokens)
     route = ctx.policy.routes.get(record.route)
-    llm = route.tiers.get("llm") if route is not None else None
-    reference = ctx.policy.models[llm[0]] if llm else None  # the savings are measured against the route's LLM tier
+    llm = (route.tiers.get("llm") or ([route.core] if route.core else None)) if route is not None else None
+    reference = ctx.policy.models[llm[0]] if llm else None  # savings: against the route's LLM tier (a delegate's core)
     record.llm_cost_usd = cost_usd(reference, record.prompt_tokens, record.completion_tokens) if reference else record.cost_usd
 
 
@@ -259,16 +296,17 @@ def account_plain(gw: Gateway, ctx: RequestContext, record: RequestRecord, attem
         record.completion_tokens, record.tokens_estimated = gw.classifier.counter.count(text_of(data)), True
     else:
         record.prompt_tokens, record.completion_tokens = usage
-    record.ttft_s = time.perf_counter() - ctx.started
+    started = ctx.started if record.started is None else record.started
+    record.ttft_s = time.perf_counter() - started
     _costs(ctx, record)
-    _finish(gw, record, ctx.started)
+    _finish(gw, record, started)
 
 
 async def _metered(
     gw: Gateway, ctx: RequestContext, record: RequestRecord, attempted: Attempted, stream: AsyncIterator[bytes], name: str
 ) -> AsyncIterator[bytes]:
     """Pass the stream through (its `model` renamed to `name`); account it when it ends, however it ends."""
-    meter = StreamMeter(ctx.started)
+    meter = StreamMeter(ctx.started, gw.classifier.counter.count)
     _fill(ctx, record, attempted)
     assert attempted.target is not None
     rename = renamer(attempted.target.upstream_model, name)
@@ -282,7 +320,7 @@ async def _metered(
         if meter.usage is not None:
             record.prompt_tokens, record.completion_tokens = meter.usage
         else:
-            record.completion_tokens, record.tokens_estimated = gw.classifier.counter.count(meter.text), True
+            record.completion_tokens, record.tokens_estimated = meter.text_tokens(), True
         record.ttft_s = meter.ttft_s
         _costs(ctx, record)
         _finish(gw, record, ctx.started)
@@ -300,7 +338,8 @@ async def _cascade(
 ) -> Result:
     spec = ctx.policy.routes[decision.route].cascade
     if body.get("stream") is True:
-        done = await _or_account(gw, record, cascade_stream(targets, gw.upstream_for, path, body, spec, gw.guard(ctx.policy)))
+        work = cascade_stream(targets, gw.upstream_for, path, body, spec, gw.guard(ctx.policy), _max_event(ctx))
+        done = await _or_account(gw, record, work)
         assert done.stream_outcome is not None and done.stream is not None
         record.escalated, record.escalation_reason = done.escalated, done.verdict.reason
         upstream = getattr(done.stream_outcome.stream, "headers", None)
@@ -351,7 +390,9 @@ async def embeddings(gw: Gateway, ctx: RequestContext, body: dict[str, Any]) -> 
 
 
 async def explain(gw: Gateway, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
-    classification, decision = plan(gw, ctx, body, await resolve(gw, ctx, body.get("model")), ctx.hints)
+    resolved = await resolve(gw, ctx, body.get("model"))
+    hints = await sessions.attach(gw.store, ctx.tenant or SINGLE_TENANT, resolved.route, body, ctx.hints)  # reads only
+    classification, decision = plan(gw, ctx, body, resolved, hints)
     return {
         "policy_version": ctx.policy.digest,
         "classification": classification.as_dict(),
@@ -367,6 +408,7 @@ def parse_hints(headers: Mapping[str, str]) -> Hints:
         tier=tier,  # type: ignore[arg-type]
         latency_budget_ms=_positive(headers, "x-router-latency-budget-ms"),
         max_cost_usd=_positive(headers, "x-router-max-cost-usd"),
+        session=sessions.header_session(headers),
     )
 
 

@@ -21,6 +21,7 @@ class Settings:
     log_level: str = "info"
     access_log: str = "stderr"  # one JSON line per request: stderr | stdout | off | a file path
     drain_s: float = 5.0  # after SIGTERM: answer 503 and report not ready this long before shutting down
+    shadow_policy: Path | None = None  # a candidate policy decided alongside (else the policy's server.shadow)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -35,6 +36,7 @@ class Settings:
             log_level=env.get("ROUTER_LOG_LEVEL", "info"),
             access_log=env.get("ROUTER_ACCESS_LOG", "stderr"),
             drain_s=float(env.get("ROUTER_DRAIN_SECONDS", "5")),
+            shadow_policy=Path(env["ROUTER_SHADOW_POLICY"]) if env.get("ROUTER_SHADOW_POLICY") else None,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -51,4 +53,6 @@ class Settings:
         }
         if self.redis_url:
             env["ROUTER_REDIS_URL"] = self.redis_url
+        if self.shadow_policy is not None:
+            env["ROUTER_SHADOW_POLICY"] = str(self.shadow_policy)
         return env

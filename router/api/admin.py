@@ -117,6 +117,16 @@ async def usage(
     }
 
 
+@admin.get("/router/shadow")
+async def shadow(request: Request) -> dict[str, Any]:
+    """What the candidate policy (server.shadow / --shadow-policy) would have decided differently."""
+    gw = _admin(request)
+    if gw.shadow is None:
+        raise NotFound("no shadow policy is configured (server.shadow or router serve --shadow-policy)", code="no_shadow")
+    error = gw.shadow.last_error
+    return gw.shadow_tally.report(gw.shadow.current, None if error is None else error.message)
+
+
 def _day(value: str | None, param: str) -> str | None:
     if value is None:
         return None

@@ -26,8 +26,10 @@ class Classification:
     has_images: bool
     stream: bool
     elapsed_ms: float
+    # which expert a route may pick: code, math, reasoning, extraction, writing, roleplay, knowledge, chat or
+    # general (decide treats a request with images as "vision" whatever its text asks)
+    task_kind: str = "chat"
     language: str = "und"  # the language of the judged text (ISO 639-1)
-    task_kind: str = "none"  # none (not judged), code, math, reasoning, extraction, writing, roleplay, knowledge or chat
     signals: dict[str, float] | None = None  # each signal's value, when the scorer reads signals
     contributions: dict[str, float] | None = None  # each signal's share of the p_strong logit
     judged_on: str = "prompt"  # or "conversation": earlier user turns set the difficulty
@@ -125,7 +127,7 @@ def _judge(scorer: Scorer | None, view: ConversationView) -> Judgement:
     if callable(judge):
         result: Judgement = judge(view.prompt, view.history)
         return result
-    if scorer is None:  # routes that do not classify pay for no reading
-        return Judgement(Scores(0.0, 0.0, 0.0), "und", "none", {}, {})
-    sig = signals.read(view.prompt)
+    sig = signals.read(view.prompt)  # routes that do not score still pick experts by task kind (cascade)
+    if scorer is None:
+        return Judgement(Scores(0.0, 0.0, 0.0), sig.language, sig.task_kind, {}, {})
     return Judgement(scorer.score(view.prompt, view.context), sig.language, sig.task_kind, sig.named(), {})

@@ -182,7 +182,10 @@ def _task_kind(kw: list[int], numbers: int, operators: int, code: int, latex: in
     evidence = {
         "code": 1.5 * k["code"] + 1.0 * min(code, 10),
         # in code, digits and operators are syntax, not arithmetic
-        "math": 1.2 * k["math"] + (0.4 * min(numbers, 6) + 0.5 * min(operators, 6) if code == 0 else 0.0) + latex,
+        "math": 1.2 * k["math"]
+        + (0.4 * min(numbers, 6) + 0.5 * min(operators, 6) if code == 0 else 0.0)
+        + latex
+        + (1.2 * k["reason"] if k["math"] else 0.0),  # proving or reasoning about mathematical objects is maths
         "reasoning": 1.2 * k["reason"],
         "extraction": 1.5 * k["extract"],
         "writing": 1.4 * k["write"],

@@ -8,6 +8,8 @@ the upstream's status, type, param and code. A timeout after an upstream took th
 on another model (it may still be generating) unless the policy's `retries.fallback_after_timeout` says
 so. An error the gateway already retried, or that a retry would only repeat, says `x-should-retry:
 false`, which the OpenAI clients honour instead of retrying it themselves.
+A committed stream is relayed in whole events, and ends with an error event when it outlives the
+model's `timeouts.total` (counted from the attempt's start) or sends one event larger than the cap.
 A model whose circuit breaker is open is skipped without being tried; a retryable failure (429, 5xx,
 connect error) is retried on the same model with backoff while the retry budget allows, then the walk
 moves on (router.dispatch.reliability).
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from router.dispatch.reliability import Guard, retry_delay
+from router.dispatch.sse import MAX_EVENT_BYTES, EventFramer, EventTooLarge
 from router.errors import RouterError, Unavailable, UpstreamError, UpstreamTimeout, sse_error_event
 from router.upstream.base import AcceptedTimeout, ByteStream, Reply, Target, Upstream, UpstreamStatus
 
@@ -53,6 +56,7 @@ class StreamOutcome:
     stream: ByteStream
     chunks: AsyncIterator[bytes]
     attempted: Attempted
+    started: float = 0.0  # loop time when the attempt began: `timeouts.total` counts from here
 
 
 async def _walk(targets: Sequence[Target], attempt: Callable[[Target], Awaitable[T]], attempted: Attempted, guard: Guard) -> T:
@@ -136,12 +140,13 @@ async def dispatch_stream(
 
     async def attempt(target: Target) -> StreamOutcome:
         stream: ByteStream | None = None
+        started = asyncio.get_running_loop().time()
         try:
-            async with asyncio.timeout(target.spec.timeouts.first_token):
+            async with asyncio.timeout(min(target.spec.timeouts.first_token, target.spec.timeouts.total)):
                 stream = await pick(target).open_stream(target, path, body)
                 chunks = aiter(stream)
                 first = await anext(chunks)
-            return StreamOutcome(target, first, stream, chunks, attempted)
+            return StreamOutcome(target, first, stream, chunks, attempted, started)
         except BaseException as exc:
             if stream is not None:
                 await stream.aclose()
@@ -159,30 +164,51 @@ async def relay(
     held: Sequence[bytes] | None = None,
     pending: asyncio.Future[bytes] | None = None,
     transform: Callable[[bytes], bytes] | None = None,
+    max_event_bytes: int = MAX_EVENT_BYTES,
 ) -> AsyncIterator[bytes]:
-    """The committed stream, chunk by chunk; idle stalls and upstream failures end it with an error event.
+    """The committed stream in whole events; stalls, overruns and upstream failures end it with an error event.
 
     `held` replaces the first chunk when a caller already read ahead (the cascade's window), `pending` is
-    a read still under way, and `transform` rewrites chunks (e.g. removing logprobs the gateway asked for).
+    a read still under way, and `transform` rewrites events (e.g. removing logprobs the gateway asked for).
+    A partial event is never sent: when the stream ends early, the client gets whole events, then the error.
     """
-    idle = outcome.target.spec.timeouts.idle
+    timeouts, name = outcome.target.spec.timeouts, outcome.target.name
+    loop = asyncio.get_running_loop()
+    deadline = (outcome.started or loop.time()) + timeouts.total
+    framer = EventFramer(max_event_bytes)
     try:
         for chunk in [outcome.first] if held is None else held:
-            yield transform(chunk) if transform else chunk
+            events = framer.feed(chunk)
+            if events:
+                yield transform(events) if transform else events
         while True:
+            left = deadline - loop.time()
+            if left <= 0:
+                yield sse_error_event(UpstreamTimeout(f"model {name!r} exceeded its total timeout of {timeouts.total:g} s"))
+                return
             try:
-                async with asyncio.timeout(idle):
+                async with asyncio.timeout(min(timeouts.idle, left)):
                     chunk = await pending if pending is not None else await anext(outcome.chunks)
                     pending = None
             except StopAsyncIteration:
+                rest = framer.rest()  # an upstream may end without the final blank line
+                if rest:
+                    yield transform(rest) if transform else rest
                 return
             except TimeoutError:
-                yield sse_error_event(UpstreamTimeout(f"model {outcome.target.name!r} stalled mid-stream"))
+                if loop.time() < deadline:
+                    yield sse_error_event(UpstreamTimeout(f"model {name!r} stalled mid-stream"))
+                else:
+                    yield sse_error_event(UpstreamTimeout(f"model {name!r} exceeded its total timeout of {timeouts.total:g} s"))
                 return
             except RouterError as exc:
                 yield sse_error_event(exc)
                 return
-            yield transform(chunk) if transform else chunk
+            events = framer.feed(chunk)
+            if events:
+                yield transform(events) if transform else events
+    except EventTooLarge:
+        yield sse_error_event(UpstreamError(f"model {name!r} sent a stream event larger than {max_event_bytes} bytes"))
     finally:
         if pending is not None:
             pending.cancel()

@@ -19,7 +19,7 @@ import orjson
 from router.dispatch.attempts import PickUpstream, PlainOutcome, StreamOutcome, dispatch_plain, dispatch_stream, relay
 from router.dispatch.judge import Answer, Verdict, add_chunk, answer_from_reply, judge
 from router.dispatch.reliability import Guard
-from router.dispatch.sse import EventSplitter, encode_event, parse_event
+from router.dispatch.sse import MAX_EVENT_BYTES, EventSplitter, EventTooLarge, encode_event, parse_event
 from router.errors import UpstreamError
 from router.policy.schema import CascadeSpec
 from router.upstream.base import Reply, Target
@@ -97,7 +97,13 @@ async def cascade_plain(
 
 
 async def cascade_stream(
-    targets: Sequence[Target], pick: PickUpstream, path: str, body: dict[str, Any], spec: CascadeSpec, guard: Guard
+    targets: Sequence[Target],
+    pick: PickUpstream,
+    path: str,
+    body: dict[str, Any],
+    spec: CascadeSpec,
+    guard: Guard,
+    max_event_bytes: int = MAX_EVENT_BYTES,
 ) -> Cascaded:
     slm, llm = _split(targets)
     slm_body, added = _slm_body(body, slm)
@@ -106,28 +112,34 @@ async def cascade_stream(
     except UpstreamError:
         verdict = Verdict(True, "slm_failed")
     else:
-        held, pending, verdict = await _hold_window(first, body, spec)
+        held, pending, verdict = await _hold_window(first, body, spec, max_event_bytes)
         if not verdict.weak or not llm:
-            stream = relay(first, held, pending, _StripLogprobs() if added else None)
+            stream = relay(first, held, pending, _StripLogprobs() if added else None, max_event_bytes)
             return Cascaded(False, verdict, stream=stream, stream_outcome=first)
         if pending is not None:
             pending.cancel()
         await first.stream.aclose()
     second = await dispatch_stream(llm, pick, path, body, guard)
-    return Cascaded(True, verdict, stream=relay(second), stream_outcome=second)
+    return Cascaded(True, verdict, stream=relay(second, max_event_bytes=max_event_bytes), stream_outcome=second)
 
 
 async def _hold_window(
-    outcome: StreamOutcome, body: dict[str, Any], spec: CascadeSpec
+    outcome: StreamOutcome, body: dict[str, Any], spec: CascadeSpec, max_event_bytes: int
 ) -> tuple[list[bytes], asyncio.Future[bytes] | None, Verdict]:
-    """Read ahead up to hold_chunks events or hold_ms, then judge what arrived."""
+    """Read ahead up to hold_chunks events, hold_ms or max_event_bytes, then judge what arrived.
+
+    An SLM that sends an event larger than the cap has failed: its answer is not relayed."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + spec.hold_ms / 1000
-    splitter, answer = EventSplitter(), Answer()
+    splitter, answer = EventSplitter(max_event_bytes), Answer()
     held = [outcome.first]
-    events, done = _fold(splitter, answer, outcome.first)
+    try:
+        events, done = _fold(splitter, answer, outcome.first)
+    except EventTooLarge:
+        return held, None, Verdict(True, "slm_failed")
+    size = len(outcome.first)
     pending: asyncio.Future[bytes] | None = None
-    while events < spec.hold_chunks and not done:
+    while events < spec.hold_chunks and not done and size <= max_event_bytes:
         pending = pending or asyncio.ensure_future(anext(outcome.chunks))
         finished, _ = await asyncio.wait({pending}, timeout=max(0.0, deadline - loop.time()))
         if not finished:
@@ -142,7 +154,11 @@ async def _hold_window(
             return held, None, Verdict(True, "slm_failed")
         pending = None
         held.append(chunk)
-        more, done = _fold(splitter, answer, chunk)
+        size += len(chunk)
+        try:
+            more, done = _fold(splitter, answer, chunk)
+        except EventTooLarge:
+            return held, None, Verdict(True, "slm_failed")
         events += more
     return held, pending, judge(answer, body, spec, complete=done)
 

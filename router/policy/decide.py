@@ -3,19 +3,33 @@
 No I/O and no clock, so it is table-tested and `router explain` shows exactly what serving would do.
 Order of judgement: policy rules (what a model can take at all: images, context window, tools, JSON
 mode), then a forced tier hint where the route allows it, then the learned threshold on p_strong, then
-the caller's cost and latency limits. The result is the ordered candidate list plus the reason.
+the caller's cost and latency limits. Within the chosen tier the task kind's experts come first
+(router.policy.experts). A session's pinned model then holds its place (never a lower tier within its
+TTL; rules that say a model cannot take the request still win), and last, models reported saturated
+move behind the others (spill on overload). The result is the ordered candidate list plus the reason.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from router.classify.classifier import Classification
 from router.errors import UnsupportedContent
 from router.policy.compiled import Policy
+from router.policy.experts import VISION, tier_models
 from router.policy.schema import ModelSpec, RouteSpec, Tier
+
+TIER_RANK: dict[str, int] = {"slm": 0, "llm": 1}
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPin:
+    """The model a session is pinned to (read from the store before deciding)."""
+
+    model: str
+    tier: Tier
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +40,8 @@ class Hints:
     latency_budget_ms: float | None = None
     max_cost_usd: float | None = None
     forced_by: str | None = None  # set when the gateway itself forces `tier` (e.g. "budget"): routes cannot refuse it
+    session: str | None = None  # the caller's session id (x-router-session, body user / metadata.session_id)
+    pin: SessionPin | None = None  # that session's pinned model, when the store has one
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +61,10 @@ class Decision:
     reason: str  # a short code: fixed, threshold, context_window, tools, json_mode, vision, tier_hint, cost, latency, cascade
     detail: str  # the same, for people
     estimates: dict[str, dict[str, float]] = field(default_factory=dict)
+    task_kind: str | None = None
+    expert: str | None = None  # the expert model placed first for the task kind, if any
+    session: str | None = None  # new, kept, up (moved up a tier), overridden (a rule won), or None: no session
+    spilled: tuple[str, ...] = ()  # saturated models moved behind the others
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +75,10 @@ class Decision:
             "candidates": list(self.candidates),
             "reason": self.reason,
             "detail": self.detail,
+            "task_kind": self.task_kind,
+            "expert": self.expert,
+            "session": self.session,
+            "spilled": list(self.spilled),
             "estimates": self.estimates,
         }
 
@@ -103,10 +127,16 @@ def decide(
     c: Classification,
     hints: Hints = Hints(),
     live: Mapping[str, LiveLatency] | None = None,
+    load: Mapping[str, int] | None = None,
 ) -> Decision:
+    """`load`: per model, how many requests are queued beyond its limit (absent or 0: not saturated)."""
     live = live or {}
     models = policy.models
-    names = _dedupe([*route.tiers.get("slm", []), *route.tiers.get("llm", []), *route.models, *route.fallback])
+    kind = VISION if c.has_images else c.task_kind  # images go to the vision experts whatever the text asks
+    slm_experts, slm_all = tier_models(route, kind, "slm")
+    llm_experts, llm_all = tier_models(route, kind, "llm")
+    core = [route.core] if route.core else []
+    names = _dedupe([*slm_all, *llm_all, *core, *route.models, *route.fallback])
     fits = {name: _fits(models[name], c) for name in names}  # why each model cannot take it, or None
     estimates = {}
     for name in names:
@@ -115,25 +145,27 @@ def decide(
         if latency is not None:
             estimate["latency_ms"] = round(latency, 1)
         estimates[name] = estimate
-    if route.strategy == "fixed":
-        usable = [n for n in _dedupe([*route.models, *route.fallback]) if fits[n] is None]
+    if route.strategy in ("fixed", "delegate"):
+        pinned = [*core, *route.models, *route.fallback]
+        usable = [n for n in _dedupe(pinned) if fits[n] is None]
         if not usable:
-            raise UnsupportedContent(_unfit_message(route_name, route.models, models, c), param="messages")
-        return Decision(
-            route_name,
-            "fixed",
-            models[usable[0]].tier,
-            tuple(usable),
-            "fixed",
-            f"route {route_name!r} pins its models",
-            estimates,
-        )
+            raise UnsupportedContent(_unfit_message(route_name, pinned, models, c), param="messages")
+        if route.strategy == "delegate":
+            tools = ", ".join(f"ask_{k} ({e.model})" for k, e in route.experts.items())
+            reason, detail = "delegate", f"core {usable[0]!r} answers, with the experts as tools: {tools}"
+        else:
+            reason, detail = "fixed", f"route {route_name!r} pins its models"
+        fixed = Decision(route_name, route.strategy, models[usable[0]].tier, tuple(usable), reason, detail, estimates, kind)
+        return _spill(fixed, models, load, live, c, hints)
 
-    fitting = {tier: [n for n in route.tiers.get(tier, []) if fits[n] is None] for tier in ("slm", "llm")}
-    unfit = next((fits[n] for n in route.tiers.get("slm", []) if fits[n]), None)
+    fitting: dict[Tier, list[str]] = {
+        "slm": [n for n in slm_all if fits[n] is None],
+        "llm": [n for n in llm_all if fits[n] is None],
+    }
+    unfit = next((fits[n] for n in slm_all if fits[n]), None)
     tier: Tier
     if not fitting["slm"] and not fitting["llm"]:
-        raise UnsupportedContent(_unfit_message(route_name, route.tiers["slm"] + route.tiers["llm"], models, c), param="messages")
+        raise UnsupportedContent(_unfit_message(route_name, slm_all + llm_all, models, c), param="messages")
     if not fitting["slm"]:
         tier, reason = "llm", unfit or "context_window"
         detail = _RULE_TEXT[reason].format(tier="slm", tokens=c.prompt_tokens)
@@ -154,19 +186,88 @@ def decide(
 
     if reason in ("threshold", "tier_hint"):
         tier, reason, detail = _apply_limits(tier, reason, detail, fitting, estimates, hints)
+    session = None
+    if route.session is not None and hints.session is not None and route.strategy == "classify":
+        tier, reason, detail, session = _hold_session(route, models, c, hints, tier, reason, detail, fitting)
     other: Tier = "slm" if tier == "llm" else "llm"
     fallback = [n for n in route.fallback if fits[n] is None]
     cascading = reason == "cascade"  # a rule that forced a tier turns a cascade into a plain choice
     last_resort = fitting[other] if route.fallback_other_tier else []
-    order = fitting[tier] + (fitting[other] if cascading else []) + fallback + last_resort
-    return Decision(route_name, "cascade" if cascading else "classify", tier, _dedupe(order), reason, detail, estimates)
+    order = _dedupe(fitting[tier] + (fitting[other] if cascading else []) + fallback + last_resort)
+    expert = order[0] if order[0] in (slm_experts if tier == "slm" else llm_experts) else None
+    if expert is not None:
+        detail = f"{detail}; task kind {kind}: expert {expert}"
+        if reason == "threshold":
+            reason = "expert"
+    decision = Decision(
+        route_name, "cascade" if cascading else "classify", tier, order, reason, detail, estimates, kind, expert, session
+    )
+    return _spill(decision, models, load, live, c, hints)
+
+
+def _hold_session(
+    route: RouteSpec,
+    models: Mapping[str, ModelSpec],
+    c: Classification,
+    hints: Hints,
+    tier: Tier,
+    reason: str,
+    detail: str,
+    fitting: dict[Tier, list[str]],
+) -> tuple[Tier, str, str, str]:
+    """A pinned session keeps its model: up a tier when this turn needs it, never down; rules win."""
+    pin = hints.pin
+    if pin is None or not _in_route(route, pin.model) or models[pin.model].tier != pin.tier:
+        return tier, reason, detail, "new"  # no pin, or the policy no longer offers that model here
+    if _fits(models[pin.model], c) is not None or (hints.forced_by and pin.tier != tier):
+        return tier, reason, detail, "overridden"
+    if TIER_RANK[tier] > TIER_RANK[pin.tier]:
+        return tier, reason, f"{detail}; session moves up from {pin.model}", "up"
+    fitting[pin.tier] = [pin.model, *(n for n in fitting[pin.tier] if n != pin.model)]
+    return pin.tier, "session", f"session pinned to {pin.model} ({pin.tier}); this turn alone: {detail}", "kept"
+
+
+def _in_route(route: RouteSpec, model: str) -> bool:
+    if model in route.tiers.get("slm", ()) or model in route.tiers.get("llm", ()):
+        return True
+    return any(model in e.slm or model in e.llm for e in route.experts.values())
+
+
+def _spill(
+    decision: Decision,
+    models: Mapping[str, ModelSpec],
+    load: Mapping[str, int] | None,
+    live: Mapping[str, LiveLatency],
+    c: Classification,
+    hints: Hints,
+) -> Decision:
+    """Saturated models go behind the others, unless the caller's latency budget allows waiting for them."""
+    if not load:
+        return decision
+    spilled = []
+    for name in decision.candidates:
+        queued = load.get(name, 0)
+        if queued <= 0:
+            continue
+        latency = expected_latency_ms(live.get(name), c)
+        waits = latency is not None and hints.latency_budget_ms is not None and latency * (queued + 1) <= hints.latency_budget_ms
+        if not waits:
+            spilled.append(name)
+    if not spilled or len(spilled) == len(decision.candidates):
+        return decision
+    order = tuple(n for n in decision.candidates if n not in spilled) + tuple(spilled)
+    if order[0] == decision.candidates[0]:
+        return replace(decision, candidates=order, spilled=tuple(spilled))
+    detail = f"{decision.detail}; {decision.candidates[0]} is saturated, spilled to {order[0]}"
+    tier = models[order[0]].tier
+    return replace(decision, candidates=order, reason="overload", detail=detail, spilled=tuple(spilled), tier=tier)
 
 
 def _apply_limits(
     tier: Tier,
     reason: str,
     detail: str,
-    fitting: dict[str, list[str]],
+    fitting: dict[Tier, list[str]],
     estimates: dict[str, dict[str, float]],
     hints: Hints,
 ) -> tuple[Tier, str, str]:

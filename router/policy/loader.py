@@ -4,6 +4,9 @@ YAML is composed once into nodes so that every value keeps its line; `${VAR}` / 
 expanded in string values only (never in the YAML text, so an environment value cannot change the
 structure); pydantic validates the shape, then cross-references are checked (routes name catalog models,
 adapters name a base model, tenants name routes).
+
+Whatever a file holds, loading it is bounded: at most MAX_POLICY_BYTES are read, YAML nesting and alias
+expansion are capped (router.policy.bounded_yaml), and every failure is a PolicyInvalid with a line.
 """
 
 from __future__ import annotations
@@ -19,11 +22,14 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from router.policy.bounded_yaml import MAX_DEPTH, YAMLRefused, compose
 from router.policy.compiled import Policy, compile_policy
+from router.policy.experts import expert_reference_errors
 from router.policy.schema import PolicyFile
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 Loc = tuple[str | int, ...]
+MAX_POLICY_BYTES = 4 * 1024 * 1024  # about 20,000 tenants; a larger file is refused unread
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,27 +57,44 @@ def default_policy_path() -> Path:
 def load_policy(path: str | Path, env: Mapping[str, str] | None = None) -> Policy:
     """Load and compile the policy at `path`; raise PolicyInvalid with every issue found."""
     path = Path(path)
+    return parse_policy(read_policy_bytes(path), str(path), os.environ if env is None else env)
+
+
+def read_policy_bytes(path: Path) -> bytes:
+    """The file's bytes, or PolicyInvalid when it cannot be read or is larger than MAX_POLICY_BYTES."""
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as file:
+            raw = file.read(MAX_POLICY_BYTES + 1)
     except OSError as exc:
         raise PolicyInvalid([PolicyIssue(str(path), 0, f"cannot read policy: {exc.strerror or exc}")]) from exc
-    return parse_policy(raw, str(path), os.environ if env is None else env)
+    if len(raw) > MAX_POLICY_BYTES:
+        raise PolicyInvalid([PolicyIssue(str(path), 1, f"policy file is larger than {MAX_POLICY_BYTES} bytes")])
+    return raw
 
 
 def parse_policy(raw: bytes, source: str, env: Mapping[str, str]) -> Policy:
+    if len(raw) > MAX_POLICY_BYTES:
+        raise PolicyInvalid([PolicyIssue(source, 1, f"policy file is larger than {MAX_POLICY_BYTES} bytes")])
     try:
         text = raw.decode("utf-8")
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = compose(text)
     except UnicodeDecodeError as exc:
         raise PolicyInvalid([PolicyIssue(source, 1, f"not UTF-8: {exc.reason}")]) from exc
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else 1
         raise PolicyInvalid([PolicyIssue(source, line, f"YAML syntax: {exc.problem}")]) from exc
+    except YAMLRefused as exc:
+        raise PolicyInvalid([PolicyIssue(source, exc.line, f"YAML refused: {exc.message}")]) from exc
+    except yaml.YAMLError as exc:  # e.g. a reader error on a control character
+        raise PolicyInvalid([PolicyIssue(source, 1, f"YAML syntax: {exc}")]) from exc
     if root is None:
         raise PolicyInvalid([PolicyIssue(source, 1, "policy file is empty")])
     issues: list[PolicyIssue] = []
     lines: dict[Loc, int] = {}
-    data = _to_data(root, (), lines, issues, source, env)
+    try:
+        data = _to_data(root, (), lines, issues, source, env, yaml.SafeLoader(""))
+    except YAMLRefused as exc:
+        raise PolicyInvalid([PolicyIssue(source, exc.line, f"YAML refused: {exc.message}")]) from exc
     if issues:
         raise PolicyInvalid(issues)
     try:
@@ -85,21 +108,32 @@ def parse_policy(raw: bytes, source: str, env: Mapping[str, str]) -> Policy:
 
 
 def _to_data(
-    node: yaml.Node, loc: Loc, lines: dict[Loc, int], issues: list[PolicyIssue], source: str, env: Mapping[str, str]
+    node: yaml.Node,
+    loc: Loc,
+    lines: dict[Loc, int],
+    issues: list[PolicyIssue],
+    source: str,
+    env: Mapping[str, str],
+    scalars: yaml.SafeLoader,
 ) -> Any:
     """Build plain data from YAML nodes, recording the line of every location and expanding env refs."""
-    lines[loc] = node.start_mark.line + 1
+    line = lines[loc] = node.start_mark.line + 1
+    if len(loc) > MAX_DEPTH:  # aliases inside aliases can nest deeper than the text does
+        raise YAMLRefused(line, f"nesting deeper than {MAX_DEPTH} levels once aliases are expanded")
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else str(key_node.start_mark)
             if key in out:
                 issues.append(PolicyIssue(source, key_node.start_mark.line + 1, f"duplicate key {key!r}"))
-            out[key] = _to_data(value_node, (*loc, key), lines, issues, source, env)
+            out[key] = _to_data(value_node, (*loc, key), lines, issues, source, env, scalars)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_to_data(item, (*loc, i), lines, issues, source, env) for i, item in enumerate(node.value)]
-    value = yaml.SafeLoader("").construct_object(node)  # scalar: int, float, bool, null or str
+        return [_to_data(item, (*loc, i), lines, issues, source, env, scalars) for i, item in enumerate(node.value)]
+    try:
+        value = scalars.construct_object(node)  # scalar: int, float, bool, null or str
+    except (yaml.YAMLError, ValueError, TypeError) as exc:  # e.g. `!!int abc`, an unknown tag
+        raise YAMLRefused(line, f"cannot read value: {getattr(exc, 'problem', None) or exc}") from None
     if isinstance(value, str) and "${" in value:
         return _expand(value, loc, lines, issues, source, env)
     return value
@@ -172,4 +206,4 @@ def cross_reference_errors(spec: PolicyFile) -> list[tuple[Loc, str]]:
             check(("tenants", tname, "adapters", aname, "base"), adapter.base, chat_models, "base model")
             if aname in spec.routes or aname in spec.models:
                 errors.append((("tenants", tname, "adapters", aname), f"adapter name {aname!r} collides with a route or model"))
-    return errors
+    return errors + expert_reference_errors(spec)

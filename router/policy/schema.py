@@ -13,7 +13,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Tier = Literal["slm", "llm"]
-Strategy = Literal["classify", "cascade", "fixed"]
+Strategy = Literal["classify", "cascade", "fixed", "delegate"]
+TASK_KIND = r"^[a-z][a-z0-9_]{0,31}$"  # task kinds and expert names: short, tool-name safe
 Api = Literal["chat", "responses", "messages"]
 
 # litellm provider names that speak the OpenAI wire format: these go through the direct HTTP fast path.
@@ -84,6 +85,33 @@ class ModelSpec(_Strict):
     price: Price = Field(default_factory=Price)
     capabilities: Capabilities = Field(default_factory=Capabilities)
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    skills: list[Annotated[str, Field(pattern=TASK_KIND)]] = Field(
+        default_factory=list, description="task kinds this model is good at (code, math, ...); a route's experts must match"
+    )
+    max_in_flight: int | None = Field(
+        None, gt=0, description="requests this gateway process sends it at once before spilling to the next candidate"
+    )
+    load_probe: Literal["vllm", "llamacpp"] | None = Field(
+        None, description="poll the server's own queue in the background: vLLM /metrics or llama.cpp /slots"
+    )
+    max_waiting: int = Field(0, ge=0, description="with load_probe: spill when more requests than this wait in its queue")
+
+
+class ExpertSpec(_Strict):
+    """One task kind's experts. Classify and cascade routes: models per tier (`slm`, `llm`).
+    Delegate routes: one `model` offered to the core as the function tool ask_<kind>, with a `description`."""
+
+    slm: list[str] = Field(default_factory=list, description="classify/cascade: this kind's models on the slm tier")
+    llm: list[str] = Field(default_factory=list, description="classify/cascade: this kind's models on the llm tier")
+    model: str | None = Field(None, description="delegate: the expert model behind the tool ask_<kind>")
+    description: str = Field("", max_length=1000, description="delegate: what the expert does, shown to the core")
+
+
+class SessionSpec(_Strict):
+    """Sticky sessions: a session id pins the model chosen for it, in the store, for ttl_s."""
+
+    ttl_s: float = Field(900.0, gt=0, le=7 * 86400, description="how long a session keeps its model after its last turn")
+    from_body: bool = Field(True, description="also read the id from the body's `user` or `metadata.session_id`")
 
 
 class CascadeSpec(_Strict):
@@ -123,6 +151,12 @@ class RouteSpec(_Strict):
     allow_tier_hint: bool = Field(True, description="honour the x-router-tier request header")
     fallback_other_tier: bool = Field(True, description="after the chosen tier and `fallback`, try the other tier")
     cascade: CascadeSpec = Field(default_factory=CascadeSpec)
+    experts: dict[Annotated[str, Field(pattern=TASK_KIND)], ExpertSpec] = Field(
+        default_factory=dict, description="task kind -> expert models; kinds without an entry use `tiers`"
+    )
+    core: str | None = Field(None, description="delegate: the LLM that plans, calls the experts and answers")
+    max_steps: int = Field(6, ge=1, le=32, description="delegate: most turns of the core per request")
+    session: SessionSpec | None = Field(None, description="pin a session's model (x-router-session) for a while")
 
     @model_validator(mode="after")
     def _has_models(self) -> RouteSpec:
@@ -130,6 +164,16 @@ class RouteSpec(_Strict):
             raise ValueError("strategy fixed needs a non-empty 'models' list")
         if self.strategy in ("classify", "cascade") and not (self.tiers.get("slm") and self.tiers.get("llm")):
             raise ValueError(f"strategy {self.strategy} needs tiers.slm and tiers.llm")
+        if self.strategy == "delegate":
+            if not self.core or not self.experts:
+                raise ValueError("strategy delegate needs 'core' and at least one entry in 'experts'")
+            for kind, expert in self.experts.items():
+                if expert.model is None or expert.slm or expert.llm:
+                    raise ValueError(f"delegate expert {kind!r} names one 'model' (not slm/llm lists)")
+        else:
+            for kind, expert in self.experts.items():
+                if expert.model is not None or not (expert.slm or expert.llm):
+                    raise ValueError(f"expert {kind!r} lists models per tier (slm: [...], llm: [...]), not 'model'")
         return self
 
 
@@ -203,6 +247,16 @@ class CorsSpec(_Strict):
 
 class ServerSpec(_Strict):
     max_body_bytes: int = Field(32 * 1024 * 1024, gt=0, description="larger request bodies get 413")
+    max_header_bytes: int = Field(32 * 1024, ge=1024, description="a larger request head gets 431 and the connection closes")
+    head_timeout_s: float = Field(10.0, gt=0, le=600, description="a request head must arrive within this (else 408, close)")
+    body_timeout_s: float = Field(120.0, gt=0, le=3600, description="a request body must arrive within this after its head")
+    keep_alive_s: float = Field(5.0, gt=0, le=600, description="an idle keep-alive connection is closed after this")
+    max_connections: int = Field(
+        4096, gt=0, description="open client connections per process; requests beyond get 503 (health probes excepted)"
+    )
+    max_stream_event_bytes: int = Field(
+        1024 * 1024, ge=1024, description="an upstream stream event larger than this ends the stream with an error event"
+    )
     reload_interval_s: float = Field(0.5, gt=0, le=60, description="how often the policy file is checked")
     scorer: Literal["learned", "heuristic"] = Field("learned", description="the classifier behind strategy classify")
     scorer_weights: str | None = Field(
@@ -218,6 +272,9 @@ class ServerSpec(_Strict):
     limits_fail_open: bool = Field(True, description="when the shared store is down: admit (true) or refuse (false)")
     retries: RetrySpec = Field(default_factory=RetrySpec)
     breaker: BreakerSpec = Field(default_factory=BreakerSpec)
+    shadow: str | None = Field(
+        None, description="a candidate policy file decided alongside this one (no model call), for `router shadow report`"
+    )
     forward_headers: list[str] = Field(
         default_factory=list,
         description="client request headers passed on to upstreams, besides traceparent, tracestate and x-request-id",

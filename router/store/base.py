@@ -25,6 +25,9 @@ Two implementations keep the same semantics and run the same contract tests:
         arrive while open are ignored. A probe that never reports frees its slot after `open_s`.
     Adapters      put_adapter, put_adapters (bulk), delete_adapter, get_adapter, list_adapters
         Tenants' LoRA adapters registered at run time; lookups are hash lookups, O(1) in the registry size.
+    Sessions      put_session(tenant, session, value, ttl_s, now=None); get_session(tenant, session, now=None)
+        A session's pinned routing choice (a short string), per tenant: one tenant can never read or write
+        another's. Expires ttl_s after the last put. `session` is a digest of the caller's id.
     Responses     put_response(tenant, response_id, doc, ttl_s, now=None); get_response(tenant, response_id, now=None)
         Stored Responses-API responses (a JSON document each) that `previous_response_id` continues, per
         tenant: one tenant never reads another's. Each expires `ttl_s` after it was put.
@@ -226,6 +229,12 @@ class Store(abc.ABC):
     async def list_adapters(self, tenant: str) -> list[Adapter]:
         """The tenant's adapters sorted by name."""
 
+    # Sessions
+    @abc.abstractmethod
+    async def put_session(self, tenant: str, session: str, value: str, ttl_s: float, now: float | None = None) -> None: ...
+
+    @abc.abstractmethod
+    async def get_session(self, tenant: str, session: str, now: float | None = None) -> str | None: ...
     # Stored responses
     @abc.abstractmethod
     async def put_response(self, tenant: str, response_id: str, doc: bytes, ttl_s: float, now: float | None = None) -> None: ...

@@ -10,6 +10,7 @@ All keys start with a configurable prefix (default "router:"); none ever holds a
     usage:days                         zset of days with data, scored by ordinal, for range queries
     breaker:{model}                    breaker state and its error-rate buckets (hash)
     adapters:{tenant}                  name -> {"base_model", "adapter_module"} (hash)
+    session:{tenant}:{digest}          a session's pinned routing choice; TTL set by the route's policy
     resp:{tenant}:{response_id}        a stored Responses-API response (JSON string); TTL set by the policy
 
 Ledger members are JSON pairs so that names containing ":" can never collide.
@@ -55,6 +56,9 @@ class Keys:
 
     def adapters(self, tenant: str) -> str:
         return self._k("adapters", tenant)
+
+    def session(self, tenant: str, session: str) -> str:
+        return self._k("session", tenant, session)
 
     def response(self, tenant: str, response_id: str) -> str:
         return self._k("resp", tenant, response_id)

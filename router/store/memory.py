@@ -30,6 +30,7 @@ from router.store.base import (
 )
 
 SWEEP_EVERY = 4096
+MAX_SESSIONS = 100_000  # session pins kept in process at most; beyond, the least recently used are forgotten
 MAX_RESPONSES = 100_000  # stored responses kept in process at most (count and bytes); the oldest go first
 MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 
@@ -73,6 +74,7 @@ class MemoryStore(Store):
         self._ledger: dict[tuple[str, str, str], LedgerEntry] = {}  # (day, tenant, model)
         self._breakers: dict[str, Breaker] = {}
         self._adapters: dict[str, dict[str, Adapter]] = {}  # tenant -> name -> adapter
+        self._sessions: dict[tuple[str, str], tuple[str, float]] = {}  # (tenant, session) -> (value, expiry)
         self._responses: OrderedDict[tuple[str, str], tuple[float, bytes]] = OrderedDict()  # -> (expires, doc)
         self._response_bytes = 0
 
@@ -97,6 +99,8 @@ class MemoryStore(Store):
         idle = [key for key, (log, window_s) in self._rates.items() if log.expires_at(window_s) <= now]
         for key in idle:
             del self._rates[key]
+        for skey in [k for k, (_, expiry) in self._sessions.items() if expiry <= now]:
+            del self._sessions[skey]
 
     # Spend
     async def add_spend(self, tenant: str, usd: float, now: float | None = None) -> None:
@@ -194,6 +198,23 @@ class MemoryStore(Store):
     async def get_response(self, tenant: str, response_id: str, now: float | None = None) -> bytes | None:
         entry = self._responses.get((tenant, response_id))
         return entry[1] if entry is not None and entry[0] > clock(now) else None
+
+    # Sessions
+    async def put_session(self, tenant: str, session: str, value: str, ttl_s: float, now: float | None = None) -> None:
+        now = clock(now)
+        sessions, key = self._sessions, (tenant, session)
+        sessions.pop(key, None)  # re-inserted last: the dict's order is the order of last use
+        if len(sessions) >= MAX_SESSIONS:
+            self._sweep(now)
+            while len(sessions) >= MAX_SESSIONS:  # many live sessions: the least recently used go first
+                del sessions[next(iter(sessions))]
+        sessions[key] = (value, now + ttl_s)
+
+    async def get_session(self, tenant: str, session: str, now: float | None = None) -> str | None:
+        found = self._sessions.get((tenant, session))
+        if found is None or found[1] <= clock(now):
+            return None
+        return found[0]
 
     # Health
     async def ping(self) -> bool:

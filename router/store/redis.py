@@ -316,6 +316,15 @@ class RedisStore(Store):
         self._breaker_cache.clear()
 
     # Health
+    # Sessions (an outage forgets pins: the next turn is decided afresh, and that is safe)
+    async def put_session(self, tenant: str, session: str, value: str, ttl_s: float, now: float | None = None) -> None:
+        key = self.keys.session(tenant, session)
+        await self.guard.run(lambda: self._r.set(key, value, px=max(1, int(ttl_s * 1000))))
+
+    async def get_session(self, tenant: str, session: str, now: float | None = None) -> str | None:
+        res = await self.guard.run(lambda: self._r.get(self.keys.session(tenant, session)))
+        return None if isinstance(res, Down) or res is None else str(res)
+
     async def ping(self) -> bool:
         return not isinstance(await self.guard.run(self._r.ping), Down)
 

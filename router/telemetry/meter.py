@@ -1,13 +1,15 @@
 """Counting what a request used: usage from the upstream's answer, else tiktoken over what was sent.
 
 StreamMeter watches a passing SSE stream without changing it: it notes the first content chunk (time to
-first token), the upstream's usage block if one comes, and the streamed text, so a stream cut short by
-the client or the upstream is still accounted from what was actually sent.
+first token), the upstream's usage block if one comes, and counts the streamed text as it goes, so a
+stream cut short by the client or the upstream is still accounted from what was actually sent. It keeps
+at most TEXT_BATCH characters of text: a stream of any length costs the meter the same memory.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from router.dispatch.sse import EventSplitter, parse_event
@@ -66,14 +68,20 @@ def cost_usd(model: ModelSpec, prompt_tokens: int, completion_tokens: int) -> fl
     return (prompt_tokens * model.price.input_per_mtok + completion_tokens * model.price.output_per_mtok) / 1e6
 
 
+TEXT_BATCH = 64 * 1024  # characters of streamed text held before they are counted and dropped
+
+
 class StreamMeter:
-    def __init__(self, started: float) -> None:
+    def __init__(self, started: float, count: Callable[[str], int]) -> None:
         self.started = started
         self.first_content: float | None = None
         self.usage: tuple[int, int] | None = None
         self.finished = False
         self._splitter = EventSplitter()
+        self._count = count
         self._text: list[str] = []
+        self._held = 0  # characters in _text
+        self._counted = 0  # tokens of the text already dropped
 
     def feed(self, chunk: bytes) -> None:
         for payload in self._splitter.feed(chunk):
@@ -92,11 +100,15 @@ class StreamMeter:
                 if self.first_content is None:
                     self.first_content = time.perf_counter()
                 self._text.append(text)
+                self._held += len(text)
+                if self._held >= TEXT_BATCH:
+                    self._counted += self._count("".join(self._text))
+                    self._text, self._held = [], 0
             self.usage = usage_of(event) or self.usage
 
-    @property
-    def text(self) -> str:
-        return "".join(self._text)
+    def text_tokens(self) -> int:
+        """Tokens of the streamed text (counted in batches: an estimate when the upstream sent no usage)."""
+        return self._counted + (self._count("".join(self._text)) if self._text else 0)
 
     @property
     def ttft_s(self) -> float | None:

@@ -118,6 +118,18 @@ class _Families:
         self.interrupted = counter("router_stream_interruptions_total", "Streams cut short by the client or the upstream",
                                    ("route", "model"))  # fmt: skip
         self.reloads = counter("router_policy_reloads_total", "Policy reloads by result (ok, failed)", ("result",))
+        self.experts = counter("router_expert_requests_total",
+                               "Requests by task kind and the expert model chosen for it (general: no expert)",
+                               ("route", "task_kind", "expert"))  # fmt: skip
+        self.delegations = counter("router_delegations_total", "Expert calls made by delegate routes' core models",
+                                   ("route", "task_kind", "model", "status"))  # fmt: skip
+        self.spills = counter("router_spills_total", "Requests moved off a saturated model (spill on overload)",
+                              ("route", "model"))  # fmt: skip
+        self.shadow = counter("router_shadow_decisions_total", "Requests also decided by the shadow (candidate) policy",
+                              ("route", "changed", "live_reason", "candidate_reason"))  # fmt: skip
+        self.shadow_cost = counter("router_shadow_cost_usd_total",
+                                   "Estimated cost of the live and the candidate policy's choices",
+                                   ("route", "policy"))  # fmt: skip
         self.store = {
             name: counter(f"router_store_{name}_total", f"Shared store (Redis) {name}, as counted by the store")
             for name in STORE_COUNTERS
@@ -235,6 +247,8 @@ class PrometheusObserver:
             every.duration.observe(r.latency_s)
         if r.classifier_ms is not None:
             self._l(m.classifier, r.route).observe(r.classifier_ms / 1000)
+        if r.task_kind is not None or r.parent_request_id is not None:
+            self._expertise(r)
         if r.fallbacks:
             self._l(m.fallbacks, r.route, model).inc(r.fallbacks)
         if r.retries:
@@ -263,6 +277,22 @@ class PrometheusObserver:
         served.cost.inc(r.cost_usd)
         served.llm_cost.inc(r.llm_cost_usd)
         served.savings.inc(max(0.0, r.llm_cost_usd - r.cost_usd))
+
+    def _expertise(self, r: RequestRecord) -> None:
+        """Experts, delegations, spills and the shadow policy: only requests that have them pay for them."""
+        m = self.m
+        if r.parent_request_id is not None:
+            if r.reason == "delegated":
+                self._l(m.delegations, r.route, r.task_kind or "none", r.model or "none", str(r.status)).inc()
+            return
+        self._l(m.experts, r.route, r.task_kind or "none", r.expert or "general").inc()
+        for model in r.spilled:
+            self._l(m.spills, r.route, model).inc()
+        if r.shadow is not None:
+            changed, live_reason, reason, live_cost, cost = r.shadow
+            self._l(m.shadow, r.route, str(changed).lower(), live_reason, reason).inc()
+            self._l(m.shadow_cost, r.route, "live").inc(live_cost)
+            self._l(m.shadow_cost, r.route, "candidate").inc(cost)
 
     def _every(self, *key: str) -> _Every:
         """What every request updates, looked up once per label combination (one dict lookup per

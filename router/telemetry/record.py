@@ -39,6 +39,13 @@ class RequestRecord:
     reserved_at: float | None = None
     classifier_ms: float | None = None
     p_strong: float | None = None
+    task_kind: str | None = None
+    expert: str | None = None  # the expert model the decision placed first (or a delegate route's expert)
+    session: str | None = None  # new, kept, up, overridden: what a sticky session did to the decision
+    spilled: tuple[str, ...] = ()  # saturated models the decision moved behind the others
+    parent_request_id: str | None = None  # a delegate route's sub-call: the request it served
+    delegations: int | None = None  # a delegate route's request: expert calls made for it
+    shadow: tuple[bool, str, str, float, float] | None = None  # candidate policy: changed, live/its reason, live/its cost
     extra: dict[str, str] = field(default_factory=dict)
 
 

@@ -1,8 +1,10 @@
-"""Editing the policy file while the gateway runs: the next requests follow within 2 s, bad edits are refused."""
+"""Editing the policy file while the gateway runs: the next requests follow the edit (with the shipped
+default poll interval, within about a second, as the README promises), bad edits are refused."""
 
 from __future__ import annotations
 
 import json
+import statistics
 import threading
 import time
 from pathlib import Path
@@ -10,7 +12,7 @@ from pathlib import Path
 import httpx
 import openai
 
-from tests.support.procs import Gateway, Upstream, start_upstream
+from tests.support.procs import Gateway, Upstream, start_gateway, start_upstream
 
 MSG = [{"role": "user", "content": "hello"}]
 
@@ -19,7 +21,7 @@ def ask(gw: Gateway, model: str = "small") -> httpx.Response:
     return httpx.post(gw.base_url + "/chat/completions", json={"model": model, "messages": MSG}, timeout=30)
 
 
-def edit_and_wait_for_effect(gw: Gateway, text: str, check: object, limit: float = 2.0) -> float:
+def edit_and_wait_for_effect(gw: Gateway, text: str, check: object, limit: float = 5.0) -> float:
     """Rewrite the file, then poll with real requests until `check(response)` holds; return the delay."""
     tmp = gw.policy.with_suffix(".edit")
     tmp.write_text(text)
@@ -40,7 +42,7 @@ def test_swap_endpoint_and_upstream_model_without_restart(gateway: Gateway, poli
         delay = edit_and_wait_for_effect(
             gateway, json.dumps(policy), lambda r: r.json()["choices"][0]["message"]["content"].startswith("[slm-v2]")
         )
-        assert delay < 2.0
+        assert delay < 5.0  # generous: this gateway polls every 0.2 s; the default is tested below
         assert other.received()[-1]["body"]["model"] == "phi-4-mini"
         # the client did not change anything and the catalog name stays
         assert ask(gateway).headers["x-router-model"] == "local-slm"
@@ -115,3 +117,26 @@ def test_policy_endpoint_reports_source(gateway: Gateway) -> None:
     assert Path(info["source"]) == gateway.policy
     assert len(info["version"]) == 12
     assert info["models"]["local-slm"]["tier"] == "slm"
+
+
+def test_the_shipped_poll_interval_serves_edits_within_about_a_second(policy_text: str, tmp_path: Path) -> None:
+    """No test override of `server.reload_interval_s`: the shipped default is what a user gets. Five edits
+    flip route `small` between the two models; each is written right after the previous one was seen
+    served, so each waits a whole poll interval. Every edit serves within 3 s (generous for a loaded
+    machine); the typical one (the median) within 1.25 s, which a poll slower than the README's "within a
+    second" cannot meet however idle the machine is."""
+    policy = json.loads(policy_text)
+    del policy["server"]["reload_interval_s"]
+    gw = start_gateway(json.dumps(policy), tmp_path)
+    delays = []
+    try:
+        for i in range(5):
+            model = "hosted-llm" if i % 2 == 0 else "local-slm"
+            policy["routes"]["small"]["models"] = [model]
+            delays.append(
+                edit_and_wait_for_effect(gw, json.dumps(policy), lambda r, m=model: r.headers["x-router-model"] == m, 3.0)
+            )
+    finally:
+        gw.stop()
+    print(f"edit-to-serve delays with the default poll interval: {[round(d, 2) for d in delays]}")
+    assert statistics.median(delays) < 1.25, delays

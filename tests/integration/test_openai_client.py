@@ -78,8 +78,9 @@ def test_streaming_passes_chunks_and_usage(gateway: Gateway) -> None:
 
 
 def test_stream_chunks_arrive_as_sent(gateway: Gateway, slm: Upstream) -> None:
-    """An upstream sending a chunk every 100 ms reaches the client every ~100 ms, not all at the end."""
-    slm.control(mode="ok", interval_ms=100, reply="one two three four five")
+    """An upstream sending a chunk every 200 ms reaches the client chunk by chunk, not all at the end.
+    Only the spacing the upstream imposes is asserted (a floor), never how fast the gateway relays."""
+    slm.control(mode="ok", interval_ms=200, reply="one two three four five")
     stream = client(gateway).chat.completions.create(model="small", messages=[{"role": "user", "content": "x"}], stream=True)
     arrivals = []
     for chunk in stream:
@@ -87,7 +88,8 @@ def test_stream_chunks_arrive_as_sent(gateway: Gateway, slm: Upstream) -> None:
             arrivals.append(time.monotonic())
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     assert len(arrivals) == 5
-    assert all(0.05 < g < 0.3 for g in gaps), gaps
+    assert sorted(gaps)[len(gaps) // 2] > 0.1, gaps  # typically ~0.2 s apart: relayed as they came
+    assert arrivals[-1] - arrivals[0] > 0.4, gaps  # buffered to the end, they would arrive together
 
 
 def test_passthrough_of_openai_fields(gateway: Gateway, llm: Upstream) -> None:

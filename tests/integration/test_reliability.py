@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import statistics
 import threading
 import time
 from collections.abc import Iterator
@@ -101,7 +102,8 @@ def test_breaker_opens_skips_and_recovers(rgw: Gateway, slm: Upstream) -> None:
     started = time.monotonic()
     r = chat(rgw)
     assert r.status_code == 503 and "circuit" in r.json()["error"]["message"]
-    assert time.monotonic() - started < 0.5 and len(slm.received()) == before  # skipped at once, not tried
+    assert len(slm.received()) == before  # skipped at once, not tried
+    assert time.monotonic() - started < 2.0  # generous: no backoff, no upstream call
     assert chat(rgw, "auto").headers["x-router-model"] == "hosted-llm"  # auto goes around it
     slm.reset()
     time.sleep(1.1)  # open_s
@@ -116,7 +118,8 @@ def test_upstream_that_never_answers_times_out_and_falls_back(rgw: Gateway, slm:
     started = time.monotonic()
     r, lines = sse(rgw, "auto")
     assert r.status_code == 200 and r.headers["x-router-model"] == "hosted-llm" and lines[-1] == "data: [DONE]"
-    assert 0.9 < time.monotonic() - started < 3  # first_token timeout 1 s, no retry of a timeout
+    assert 0.9 < time.monotonic() - started < 5  # first_token timeout 1 s (generous upper bound)
+    assert len(slm.received()) == 1  # a timeout is not retried on the same model
     slm.reset()
 
 
@@ -125,7 +128,7 @@ def test_stalled_stream_is_cut_at_idle_timeout(rgw: Gateway, slm: Upstream) -> N
     slm.control(mode="stall_after", chunks=2)
     started = time.monotonic()
     _, lines = sse(rgw, "small")
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 4.5  # idle timeout 0.5 s; generous, and below the total (5 s)
     events = [json.loads(x[6:]) for x in lines if x != "data: [DONE]"]
     assert len([e for e in events if "choices" in e]) == 2
     assert events[-1]["error"]["code"] == "upstream_timeout" and lines[-1] == "data: [DONE]"
@@ -159,8 +162,12 @@ def test_client_disconnect_cancels_upstream_and_is_accounted(rgw: Gateway, slm: 
 
 
 def test_graceful_shutdown(slm: Upstream, llm: Upstream, tmp_path: Path) -> None:
-    gw = start_gateway(json.dumps(policy_with(slm, llm)), tmp_path, env={"ROUTER_DRAIN_SECONDS": "1.5"})
-    slm.control(mode="ok", interval_ms=100, reply=" ".join(f"w{i}" for i in range(25)))
+    """SIGTERM: 503s and readiness false while draining, then a stream of 6 s (well past the drain) still
+    finishes: the shutdown grace (30 s) is for in-flight streams, not a second or two."""
+    policy = policy_with(slm, llm)
+    policy["models"]["local-slm"]["timeouts"]["total"] = 30  # the stream is longer than policy_with's 5 s
+    gw = start_gateway(json.dumps(policy), tmp_path, env={"ROUTER_DRAIN_SECONDS": "1.5"})
+    slm.control(mode="ok", interval_ms=250, reply=" ".join(f"w{i}" for i in range(25)))
     got: list[str] = []
 
     def read() -> None:
@@ -178,10 +185,10 @@ def test_graceful_shutdown(slm: Upstream, llm: Upstream, tmp_path: Path) -> None
     refused = chat(gw)
     assert ready.status_code == 503 and ready.json()["draining"] is True
     assert refused.status_code == 503 and refused.json()["error"]["type"] == "service_unavailable"
-    reader.join(15)
+    reader.join(30)
     assert got[-1] == "data: [DONE]" and len(got) == 27  # 25 words, the final chunk, [DONE]: nothing cut
     # uvicorn re-raises the SIGTERM it captured once shutdown is complete, so the status is the signal's
-    assert gw.proc.wait(15) in (0, -signal.SIGTERM)
+    assert gw.proc.wait(30) in (0, -signal.SIGTERM)
     assert "Application shutdown complete" in gw.logs()
     slm.reset()
 
@@ -252,3 +259,76 @@ def test_keys_never_appear_in_logs_or_errors(slm: Upstream, llm: Upstream, tmp_p
     everything = gw.logs() + "".join(bodies)
     for secret in [*secrets.values(), "sk-wrong-SECRET-4"]:
         assert secret not in everything
+
+
+@pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
+def test_hung_redis_costs_each_request_little_and_an_aof_restart_keeps_the_ledger(
+    slm: Upstream, llm: Upstream, tmp_path: Path
+) -> None:
+    """A Redis that stops answering without closing its connections (SIGSTOP: the kernel still accepts and
+    buffers, nothing replies) is the slow kind of outage. Every request still succeeds and none waits long
+    on it; after SIGCONT the buffered usage lands, and a Redis restart (AOF) leaves the ledger's totals as
+    they were: requests, tokens and cost."""
+    (tmp_path / "r").mkdir()
+    redis = RedisServer(tmp_path / "r", aof=True).start()
+    policy = policy_with(slm, llm)
+    policy["tenants"] = {"t": {"api_keys": ["${T_KEY}"], "limits": {"requests_per_minute": 1000, "usd_per_day": 100}}}
+    gw = start_gateway(
+        json.dumps(policy), tmp_path / "gw", env={"T_KEY": "sk-t", "ROUTER_ADMIN_KEY": "sk-adm"}, args=["--redis-url", redis.url]
+    )
+    auth, admin = {"authorization": "Bearer sk-t"}, {"authorization": "Bearer sk-adm"}
+
+    def call() -> tuple[int, float]:
+        started = time.monotonic()
+        r = httpx.post(gw.base_url + "/chat/completions", json={"model": "gpt-4o", "messages": MSG}, headers=auth, timeout=30)
+        return r.status_code, time.monotonic() - started
+
+    def totals() -> tuple[int, int, int, float]:
+        rows = httpx.get(gw.url + "/router/usage", params={"tenant": "t"}, headers=admin, timeout=30).json()["data"]
+        return (
+            sum(r["requests"] for r in rows),
+            sum(r["prompt_tokens"] for r in rows),
+            sum(r["completion_tokens"] for r in rows),
+            round(sum(r["cost_usd"] for r in rows), 9),
+        )
+
+    try:
+        before = [call() for _ in range(5)]
+        assert all(code == 200 for code, _ in before)
+        assert totals()[0] == 5  # written (a usage read flushes): nothing is in flight when Redis hangs
+        assert redis.proc is not None
+        redis.proc.send_signal(signal.SIGSTOP)
+        during: list[tuple[int, float]] = []
+        try:
+            hung = time.monotonic()
+            while time.monotonic() - hung < 4.5:  # several reconnect attempts (one per second), each waits
+                during.append(call())
+        finally:
+            redis.proc.send_signal(signal.SIGCONT)
+        base = statistics.median(t for _, t in during)  # most requests do not touch the hung Redis at all
+        print(f"median {base:.3f} s; latencies with a hung Redis: {[round(t, 3) for _, t in during]}")
+        assert all(code == 200 for code, _ in during)  # limits fail open by default
+        assert max(t for _, t in during) < 1.5  # about a second at most, however slow the machine
+        # The requests that waited on Redis at all (the first, and one per reconnect attempt) waited its
+        # give-up time, 0.25 s; the quickest of them shows that time with the least machine noise.
+        waited = [t - base for _, t in during if t - base > 0.15]
+        assert len(waited) >= 2 and min(waited) < 0.4, waited
+        n = 5 + len(during)
+        deadline = time.monotonic() + 10
+        while totals()[0] < n and time.monotonic() < deadline:
+            time.sleep(0.2)  # the outage buffer is written once Redis answers again
+        served = totals()
+        # Nothing served during the outage is lost; the write in flight when Redis hung may land twice
+        # (at-least-once delivery, router/store/guard.py): the hung Redis runs it when it wakes.
+        assert n <= served[0] <= n + 2 and served[3] > 0, (n, served)
+        redis.stop()
+        redis.start()  # the same port and directory: AOF replays every write
+        deadline = time.monotonic() + 10
+        after = totals()
+        while after != served and time.monotonic() < deadline:
+            time.sleep(0.2)
+            after = totals()
+        assert after == served
+    finally:
+        gw.stop()
+        redis.stop()

@@ -152,9 +152,14 @@ def test_rate_limit_429_with_headers(tgw: Gateway) -> None:
     assert chat(tgw, GLOBEX, "small").status_code == 200  # other tenants are not affected
 
 
+def flush_ledger(gw: Gateway) -> None:
+    """The ledger (and the spend it feeds) is written in the background; a usage read writes it now."""
+    assert httpx.get(gw.url + "/router/usage", headers={"authorization": f"Bearer {ADMIN}"}).status_code == 200
+
+
 def test_budget_refuse_and_downgrade(tgw: Gateway) -> None:
     assert chat(tgw, FRUGAL, "gpt-4o").status_code == 200  # spends more than its tiny daily budget
-    time.sleep(0.3)  # the ledger writes in the background
+    flush_ledger(tgw)
     refused = chat(tgw, FRUGAL, "gpt-4o")
     assert refused.status_code == 429 and refused.json()["error"]["code"] == "budget_exceeded"
     # before it runs out, the remaining budget caps what routing may spend: the LLM is too dear
@@ -165,7 +170,7 @@ def test_budget_refuse_and_downgrade(tgw: Gateway) -> None:
     )
     assert (capped.headers["x-router-reason"], capped.headers["x-router-tier"]) == ("cost", "slm")
     assert chat(tgw, THRIFTY, "gpt-4o").status_code == 200  # a pinned route spends the budget
-    time.sleep(0.3)
+    flush_ledger(tgw)
     downgraded = chat(tgw, THRIFTY, "auto")
     assert (downgraded.status_code, downgraded.headers["x-router-reason"], downgraded.headers["x-router-tier"]) == (
         200,
@@ -175,18 +180,52 @@ def test_budget_refuse_and_downgrade(tgw: Gateway) -> None:
 
 
 def test_usage_ledger(tgw: Gateway) -> None:
-    chat(tgw, GLOBEX, "gpt-4o")
-    chat(tgw, GLOBEX, "small")
-    time.sleep(0.3)
+    """Exact: one request per model adds one request, the tokens the answer reported, and its cost at the
+    policy's prices (hosted-llm $2.50 in / $10 out per Mtok); the SLM costs nothing and saves what the same
+    tokens would have cost on its route's LLM tier (route auto: hosted-llm)."""
+    admin = {"authorization": f"Bearer {ADMIN}"}
+
+    def ledger() -> dict[str, dict[str, Any]]:
+        rows = httpx.get(tgw.url + "/router/usage", params={"tenant": "globex"}, headers=admin).json()["data"]
+        out: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            mine = out.setdefault(r["model"], dict.fromkeys(("requests", "prompt_tokens", "completion_tokens"), 0))
+            for k in ("requests", "prompt_tokens", "completion_tokens"):
+                mine[k] += r[k]
+            for k in ("cost_usd", "saved_usd"):
+                mine[k] = mine.get(k, 0.0) + r[k]
+        return out
+
     assert httpx.get(tgw.url + "/router/usage").status_code == 401
-    rows = httpx.get(tgw.url + "/router/usage", params={"tenant": "globex"}, headers={"authorization": f"Bearer {ADMIN}"}).json()[
-        "data"
-    ]
-    by_model = {r["model"]: r for r in rows}
-    assert by_model["hosted-llm"]["requests"] >= 1 and by_model["hosted-llm"]["cost_usd"] > 0
-    slm_row = by_model["local-slm"]
-    assert slm_row["cost_usd"] == 0 and slm_row["saved_usd"] > 0  # the same tokens on the LLM tier would have cost
-    assert slm_row["completion_tokens"] > 0 and slm_row["prompt_tokens"] > 0
+    before = ledger()
+    llm_usage = chat(tgw, GLOBEX, "gpt-4o").json()["usage"]
+    answered = chat(tgw, GLOBEX, "auto")  # classified to the SLM; savings are against the route's LLM tier
+    assert answered.headers["x-router-model"] == "local-slm"
+    slm_usage = answered.json()["usage"]
+    after = ledger()
+    zero = {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0, "saved_usd": 0.0}
+
+    def delta(model: str) -> dict[str, Any]:
+        return {k: after[model][k] - before.get(model, zero)[k] for k in zero}
+
+    def at_llm_prices(u: dict[str, int]) -> float:
+        return (u["prompt_tokens"] * 2.5 + u["completion_tokens"] * 10.0) / 1e6
+
+    llm, slm = delta("hosted-llm"), delta("local-slm")
+    assert (llm["requests"], llm["prompt_tokens"], llm["completion_tokens"]) == (
+        1,
+        llm_usage["prompt_tokens"],
+        llm_usage["completion_tokens"],
+    )
+    assert llm["cost_usd"] == pytest.approx(at_llm_prices(llm_usage), abs=2e-8) and llm["cost_usd"] > 0
+    assert llm["saved_usd"] == pytest.approx(0.0, abs=2e-8)
+    assert (slm["requests"], slm["prompt_tokens"], slm["completion_tokens"]) == (
+        1,
+        slm_usage["prompt_tokens"],
+        slm_usage["completion_tokens"],
+    )
+    assert slm["cost_usd"] == 0
+    assert slm["saved_usd"] == pytest.approx(at_llm_prices(slm_usage), abs=2e-8) and slm["saved_usd"] > 0
 
 
 def test_router_usage_cli(tgw: Gateway) -> None:

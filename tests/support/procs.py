@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,7 +112,13 @@ class Gateway:
         stop(self.proc)
 
 
-def start_gateway(policy_text: str, tmp: Path, env: dict[str, str] | None = None, args: list[str] | None = None) -> Gateway:
+def start_gateway(
+    policy_text: str,
+    tmp: Path,
+    env: dict[str, str] | None = None,
+    args: list[str] | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+) -> Gateway:
     tmp.mkdir(parents=True, exist_ok=True)
     policy = tmp / "policy.yaml"
     policy.write_text(policy_text)
@@ -125,6 +132,7 @@ def start_gateway(policy_text: str, tmp: Path, env: dict[str, str] | None = None
             env=full_env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            preexec_fn=preexec_fn,  # e.g. resource limits for the gateway process
         )
     gw = Gateway(proc, port, policy, log, full_env)
     deadline = time.monotonic() + 30

@@ -9,6 +9,15 @@ Modes: ok, status (status, retry_after, error: the error object to answer), garb
 of requests). Other settings: reply (the text), tool_calls ([{name, arguments}], plain and streamed),
 script (a list of such settings, one per chat request, in order),
 headers (added to every answer), delay_ms. POST /v1/responses answers natively (OpenAI's Responses API).
+An agent's core: {"agent": [turn, ...]} picks the turn by how many assistant messages the request already
+holds (so concurrent conversations each get their own turn); a turn is {"tool_calls": [{"name",
+"arguments"}]} (made only when the request offers a tool of that name, as a real model would, else
+{"reply": turn["otherwise"]}; plain or streamed) or {"reply": "text"}, where "{tool_results}" in the text
+becomes the contents of the request's tool messages joined by " | ".
+Load: GET /metrics (vLLM's vllm:num_requests_waiting) and GET /slots (llama.cpp) report requests in
+flight beyond control "slots" (default 1) as waiting.
+For streams also endless (a content event every interval_ms, each `piece` long, until the client
+leaves) and giant_event (one event of giant_bytes that ends only after all of them).
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ class State:
         self.received: list[dict[str, Any]] = []
         self.loaded: set[str] = set()
         self.rng = random.Random(0)
+        self.in_flight = 0
 
 
 def _note(state: State, request: web.Request, body: dict[str, Any]) -> None:
@@ -52,8 +62,26 @@ def _text(body: dict[str, Any]) -> str:
     return prompt if isinstance(prompt, str) else json.dumps(prompt)
 
 
+def _turn(state: State, body: dict[str, Any]) -> dict[str, Any] | None:
+    """The agent turn for this request, if the upstream plays an agent's core."""
+    script = state.control.get("agent")
+    if not isinstance(script, list) or not script:
+        return None
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    turn = dict(script[min(sum(m.get("role") == "assistant" for m in messages), len(script) - 1)])
+    offered = {t.get("function", {}).get("name") for t in body.get("tools") or [] if isinstance(t, dict)}
+    calls = turn.get("tool_calls")
+    if calls is not None and not all(c["name"] in offered for c in calls):
+        turn = {"reply": turn.get("otherwise", "no tools offered, so I answer myself")}
+    if isinstance(turn.get("reply"), str):
+        results = [str(m.get("content")) for m in messages if m.get("role") == "tool"]
+        turn["reply"] = turn["reply"].replace("{tool_results}", " | ".join(results))
+    return turn
+
+
 def _words(state: State, body: dict[str, Any]) -> list[str]:
-    reply = state.control.get("reply")
+    turn = _turn(state, body)
+    reply = turn.get("reply") if turn is not None else state.control.get("reply")
     text = reply if isinstance(reply, str) else f"[{state.name}] you said: {_text(body)[:60]}"
     n = body.get("max_tokens") or body.get("max_completion_tokens") or 1000
     return text.split(" ")[: int(n)]
@@ -92,6 +120,14 @@ async def _gate(state: State, request: web.Request) -> web.StreamResponse | None
 
 async def chat(request: web.Request) -> web.StreamResponse:
     state: State = request.app["state"]
+    state.in_flight += 1
+    try:
+        return await _chat(state, request)
+    finally:
+        state.in_flight -= 1
+
+
+async def _chat(state: State, request: web.Request) -> web.StreamResponse:
     raw = await request.read()
     body = json.loads(raw)
     _note(state, request, body)
@@ -122,8 +158,10 @@ async def chat(request: web.Request) -> web.StreamResponse:
         choice: dict[str, Any] = {"index": 0, "finish_reason": finish}
         if is_chat:
             choice["message"] = {"role": "assistant", "content": text}
-            if "tool_calls" in state.control:
-                calls = state.control["tool_calls"]
+            turn = _turn(state, body)
+            scripted = turn.get("tool_calls") if turn is not None else None
+            if "tool_calls" in state.control or scripted:
+                calls = scripted or state.control["tool_calls"]
                 choice["message"] = {
                     "role": "assistant",
                     "content": None,
@@ -151,7 +189,44 @@ async def chat(request: web.Request) -> web.StreamResponse:
                 "system_fingerprint": state.name,
             },
         )
+    if state.control.get("mode") in ("endless", "giant_event"):
+        return await _hostile_stream(state, request, body)
     return await _stream(state, request, body, words, is_chat, finish)
+
+
+def _chunk_event(body: dict[str, Any], content: str) -> bytes:
+    choice = {"index": 0, "delta": {"content": content}, "finish_reason": None}
+    chunk = {"id": "cmpl-x", "object": "chat.completion.chunk", "created": 0, "model": body.get("model"), "choices": [choice]}
+    return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+
+async def _hostile_stream(state: State, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+    """Streams that never end on their own, or one event that is far too large; notes when the gateway hangs up."""
+    response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+    await response.prepare(request)
+    control = state.control
+    sent = 0
+    try:
+        if control["mode"] == "endless":
+            interval = float(control.get("interval_ms", 20)) / 1000
+            event = _chunk_event(body, "x" * int(control.get("piece", 8)))
+            while True:
+                await response.write(event)
+                sent += len(event)
+                await asyncio.sleep(interval)
+        head = _chunk_event(body, "")[: -len(b'"}, "finish_reason": null}]}\n\n')]
+        await response.write(head)
+        piece = b"a" * 65536
+        total = int(control.get("giant_bytes", 8 * 1024 * 1024))
+        while sent < total:
+            await response.write(piece)
+            sent += len(piece)
+        await response.write(b'"}, "finish_reason": null}]}\n\ndata: [DONE]\n\n')
+        await response.write_eof()
+    except (ConnectionError, asyncio.CancelledError):
+        state.received.append({"path": "_cancelled", "body": {"after_bytes": sent}, "headers": {}, "at": time.time()})
+        raise
+    return response
 
 
 async def _stream(
@@ -159,6 +234,9 @@ async def _stream(
 ) -> web.StreamResponse:
     response = web.StreamResponse(headers={"content-type": "text/event-stream", **state.control.get("headers", {})})
     await response.prepare(request)
+    turn = _turn(state, body) if is_chat else None
+    if turn is not None and turn.get("tool_calls"):
+        return await _stream_calls(state, response, body, turn["tool_calls"])
     if is_chat and "tool_calls" in state.control:
         return await _stream_calls(state, response, body)
     interval = float(state.control.get("interval_ms", 0)) / 1000
@@ -222,7 +300,9 @@ async def _stream(
     return response
 
 
-async def _stream_calls(state: State, response: web.StreamResponse, body: dict[str, Any]) -> web.StreamResponse:
+async def _stream_calls(
+    state: State, response: web.StreamResponse, body: dict[str, Any], calls: list[dict[str, Any]] | None = None
+) -> web.StreamResponse:
     """Tool calls as OpenAI streams them: id and name first, then the arguments in pieces."""
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
@@ -231,7 +311,7 @@ async def _stream_calls(state: State, response: web.StreamResponse, body: dict[s
         return b"data: " + json.dumps({**data, "choices": [choice]}).encode() + b"\n\n"
 
     await response.write(chunk({"role": "assistant", "content": None}))
-    for i, call in enumerate(state.control["tool_calls"]):
+    for i, call in enumerate(calls if calls is not None else state.control["tool_calls"]):
         head = {"index": i, "id": f"call_{i}", "type": "function", "function": {"name": call["name"], "arguments": ""}}
         await response.write(chunk({"tool_calls": [head]}))
         args = call["arguments"]
@@ -245,6 +325,27 @@ async def _stream_calls(state: State, response: web.StreamResponse, body: dict[s
     await response.write(b"data: [DONE]\n\n")
     await response.write_eof()
     return response
+
+
+async def load_metrics(request: web.Request) -> web.StreamResponse:
+    """vLLM's Prometheus endpoint, reduced to the queue gauges the gateway polls."""
+    state: State = request.app["state"]
+    waiting = max(0, state.in_flight - int(state.control.get("slots", 1)))
+    running = state.in_flight - waiting
+    text = (
+        "# TYPE vllm:num_requests_waiting gauge\n"
+        f'vllm:num_requests_waiting{{model_name="any"}} {float(waiting)}\n'
+        "# TYPE vllm:num_requests_running gauge\n"
+        f'vllm:num_requests_running{{model_name="any"}} {float(running)}\n'
+    )
+    return web.Response(text=text, content_type="text/plain")
+
+
+async def slots(request: web.Request) -> web.StreamResponse:
+    """llama.cpp's /slots: one entry per slot, busy ones processing."""
+    state: State = request.app["state"]
+    n = int(state.control.get("slots", 1))
+    return web.json_response([{"id": i, "is_processing": i < state.in_flight} for i in range(n)])
 
 
 async def responses(request: web.Request) -> web.StreamResponse:
@@ -422,6 +523,8 @@ def make_app(name: str) -> web.Application:
     app.router.add_post("/v1/messages", anthropic_messages)
     app.router.add_post("/v1/responses", responses)
     app.router.add_post("/v1/load_lora_adapter", load_lora)
+    app.router.add_get("/metrics", load_metrics)
+    app.router.add_get("/slots", slots)
     app.router.add_post("/_control", control)
     app.router.add_get("/_received", received)
     app.router.add_post("/_reset", reset)

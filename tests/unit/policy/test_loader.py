@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from router.policy.loader import PolicyInvalid, default_policy_path, load_policy, parse_policy
+from router.policy.loader import MAX_POLICY_BYTES, PolicyInvalid, default_policy_path, load_policy, parse_policy
 
 BASE = """\
 version: 1
@@ -85,3 +87,40 @@ def test_packaged_default_policy_loads() -> None:
 def test_unreadable_file(tmp_path: object) -> None:
     with pytest.raises(PolicyInvalid, match="cannot read policy"):
         load_policy("/nonexistent/policy.yaml")
+
+
+def test_anchors_and_aliases_within_bounds_load() -> None:
+    text = BASE.replace("${KEY}", "k") + "  other: {strategy: fixed, models: &ms [m], fallback: *ms}\n"
+    p = parse_policy(text.encode(), "p.yaml", {})
+    assert p.routes["other"].fallback == ["m"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("version: 1\nmodels: " + "[" * 100 + "\n", "p.yaml:2: YAML refused: nesting deeper than 64 levels"),
+        ("version: 1\nmodels: &a [*a]\n", "p.yaml:2: YAML refused: alias *a names no anchor defined before it"),
+        ("version: 1\n---\nversion: 1\n", "p.yaml:2: YAML refused: expected a single document in the file, found another"),
+        ("version: !!int abc\n", "p.yaml:1: YAML refused: cannot read value: invalid literal for int() with base 10: 'abc'"),
+        (
+            "version: 1\na: &a " + "[" * 40 + "]" * 40 + "\nb: &b " + "[" * 30 + "*a" + "]" * 30 + "\nmodels: {}\n",
+            "p.yaml:2: YAML refused: nesting deeper than 64 levels once aliases are expanded",
+        ),
+    ],
+)
+def test_yaml_bounds(text: str, message: str) -> None:
+    assert issues(text) == [message]
+
+
+def test_alias_expansion_is_bounded() -> None:
+    text = "version: 1\na: &a [" + ",".join(["x"] * 100) + "]\n"
+    text += "b: &b [" + ",".join(["*a"] * 100) + "]\n"  # 100 x 101 values
+    [message] = issues(text)
+    assert message == "p.yaml:3: YAML refused: aliases expand to more than 10000 values"
+
+
+def test_size_is_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_bytes(b"#" * (MAX_POLICY_BYTES + 1))
+    with pytest.raises(PolicyInvalid, match=f"larger than {MAX_POLICY_BYTES} bytes"):
+        load_policy(path)

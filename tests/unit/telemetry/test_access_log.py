@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 from pathlib import Path
+
+import pytest
 
 from router.telemetry import batch, logs
 from router.telemetry.batch import Batched
@@ -98,10 +101,20 @@ def test_without_an_event_loop_lines_are_written_at_once_and_close_flushes(tmp_p
     assert access.sink is not None and access.sink.closed
 
 
-def test_off_writes_nothing_and_a_broken_sink_fails_no_request() -> None:
-    AccessLog.open("off").observe(_record(1))
+def test_off_writes_nothing_and_a_broken_sink_fails_no_request(
+    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    off = AccessLog.open("off")
+    off.observe(_record(1))
+    off.flush()
+    off.close()
+    assert capfd.readouterr() == ("", "")  # nothing on stdout or stderr
     broken = io.BytesIO()
     broken.close()
     access = AccessLog(broken)
     access.observe(_record(2))
-    access.flush()  # ValueError on a closed stream is swallowed and logged
+    with caplog.at_level(logging.WARNING, logger="router.telemetry"):
+        access.flush()  # ValueError on a closed stream: swallowed and logged, the lines dropped
+        access.observe(_record(3))
+        access.flush()  # and the next batch fails the same quiet way, nothing piles up
+    assert [r.getMessage() for r in caplog.records] == ["access log: could not write 1 lines"] * 2

@@ -11,7 +11,8 @@
     └── UpstreamError (502)          an upstream refused, failed or answered garbage
         └── UpstreamTimeout (504)
 
-Endpoints and the pipeline raise these; `error_response` is the single mapping to HTTP.
+Endpoints and the pipeline raise these; `error_parts` is the single mapping to HTTP, in OpenAI's shape,
+and `anthropic_error_parts` the same mapping in Anthropic's shape for the Messages API endpoints.
 """
 
 from __future__ import annotations
@@ -115,3 +116,43 @@ def error_response(exc: RouterError, extra_headers: Mapping[str, str] | None = N
 def sse_error_event(exc: RouterError) -> bytes:
     """An OpenAI-style error event for a stream that already started, followed by the end marker."""
     return b"data: " + error_body(exc.message, exc.type, exc.param, exc.code) + b"\n\ndata: [DONE]\n\n"
+
+
+# Anthropic's error type per status (https://docs.claude.com/en/api/errors); other 4xx are invalid_request_error
+ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    529: "overloaded_error",
+}
+
+
+def anthropic_type(status: int) -> str:
+    return ANTHROPIC_TYPES.get(status, "invalid_request_error" if 400 <= status < 500 else "api_error")
+
+
+def anthropic_error_body(exc: RouterError, request_id: str | None = None) -> bytes:
+    """Anthropic's error document: {"type": "error", "error": {"type", "message"}, "request_id"}."""
+    message = exc.message if exc.param is None or exc.param in exc.message else f"{exc.param}: {exc.message}"
+    body: dict[str, object] = {"type": "error", "error": {"type": anthropic_type(exc.status), "message": message}}
+    if request_id is not None:
+        body["request_id"] = request_id
+    return orjson.dumps(body)
+
+
+def anthropic_error_parts(exc: RouterError, extra_headers: Mapping[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    """The same mapping as `error_parts`, in Anthropic's shape, with its `request-id` header."""
+    headers = {"content-type": "application/json", **exc.headers, **(extra_headers or {})}
+    request_id = headers.get("x-request-id")
+    if request_id is not None:
+        headers["request-id"] = request_id
+    return exc.status, headers, anthropic_error_body(exc, request_id)
+
+
+def anthropic_sse_error_event(exc: RouterError) -> bytes:
+    """Anthropic's `error` event, for a Messages stream that already started."""
+    return b"event: error\ndata: " + anthropic_error_body(exc) + b"\n\n"

@@ -15,19 +15,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, NamedTuple
 
 from router import pipeline
-from router.api import responses, wire
-from router.errors import RouterError, Unavailable, error_parts
+from router.api import anthropic, responses, wire
+from router.errors import RouterError, Unavailable, anthropic_error_parts, error_parts
 from router.gateway import Gateway
+from router.protocol.anthropic_checks import check_count_tokens, check_messages
 
 log = logging.getLogger("router")
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Run = Callable[[Gateway, pipeline.RequestContext, dict[str, Any]], Awaitable[pipeline.Result]]
+Render = Callable[[RouterError, Mapping[str, str] | None], tuple[int, dict[str, str], bytes]]
 SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
 JSON_HEADERS = [(b"content-type", b"application/json")]
 WATCH_AFTER_S = 0.1
@@ -41,11 +43,19 @@ def _completions(gw: Gateway, ctx: pipeline.RequestContext, body: dict[str, Any]
     return pipeline.generate(gw, ctx, body, "completions")
 
 
-ROUTES: dict[str, tuple[Callable[[dict[str, Any]], None], Run]] = {
-    "/v1/chat/completions": (wire.check_chat, _chat),
-    "/v1/completions": (wire.check_completion, _completions),
-    "/v1/embeddings": (wire.check_embeddings, pipeline.embeddings),
-    "/v1/responses": (responses.check, responses.create),
+class Route(NamedTuple):
+    check: Callable[[dict[str, Any]], None]  # the body's wire checks (400 naming the field)
+    run: Run  # the pipeline function
+    render: Render = error_parts  # how its errors look: OpenAI's shape, or Anthropic's
+
+
+ROUTES: dict[str, Route] = {
+    "/v1/chat/completions": Route(wire.check_chat, _chat),
+    "/v1/completions": Route(wire.check_completion, _completions),
+    "/v1/embeddings": Route(wire.check_embeddings, pipeline.embeddings),
+    "/v1/responses": Route(responses.check, responses.create),
+    "/v1/messages": Route(check_messages, anthropic.messages, anthropic_error_parts),
+    "/v1/messages/count_tokens": Route(check_count_tokens, anthropic.count_tokens, anthropic_error_parts),
 }
 
 
@@ -68,11 +78,9 @@ class FastPath:
         else:
             error = RouterError(f"Method Not Allowed ({scope['method']} {scope['path']})", headers={"allow": "POST"})
             error.status, error.type, error.code = 405, "invalid_request_error", None
-            await _send_error(send, error, wire.make_request_id(None))
+            await _send_error(send, error, wire.make_request_id(None), route.render)
 
-    async def _handle(
-        self, route: tuple[Callable[[dict[str, Any]], None], Run], scope: Scope, receive: Receive, send: Send
-    ) -> None:
+    async def _handle(self, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         rid = wire.make_request_id(headers.get("x-request-id"))
         gw: Gateway = self.app.state.gateway
@@ -82,9 +90,9 @@ class FastPath:
                 raise Unavailable("the gateway is shutting down; retry on another replica", headers={"retry-after": "1"})
             ctx = pipeline.new_context(gw, rid, headers)
             body = await wire.read_body(receive, headers, ctx.policy.spec.server.max_body_bytes)
-            route[0](body)
+            route.check(body)
             watch = _DisconnectWatch(receive)
-            result = await route[1](gw, ctx, body)
+            result = await route.run(gw, ctx, body)
             if result.stream is None:
                 watch.stop()
                 await _send_whole(send, 200, result.body, JSON_HEADERS + _header_list(result.headers))
@@ -98,14 +106,14 @@ class FastPath:
                 await stream.aclose()  # type: ignore[attr-defined]  # closes the upstream and accounts the stream
             await send({"type": "http.response.body", "body": b""})
         except RouterError as exc:
-            await _send_error(send, exc, rid)
+            await _send_error(send, exc, rid, route.render)
         except asyncio.CancelledError:
             if watch is None or not watch.client_left:
                 raise  # cancelled from outside (shutdown), not by the client leaving
             log.debug("client disconnected; request %s cancelled", rid)
         except Exception:
             log.exception("unexpected error on %s %s", scope["method"], scope["path"])
-            await _send_error(send, RouterError("internal error in the gateway"), rid)
+            await _send_error(send, RouterError("internal error in the gateway"), rid, route.render)
         finally:
             if watch is not None:
                 watch.stop()
@@ -147,8 +155,8 @@ async def _send_whole(send: Send, status: int, body: bytes, headers: list[tuple[
     await send({"type": "http.response.body", "body": body})
 
 
-async def _send_error(send: Send, exc: RouterError, rid: str) -> None:
-    status, headers, body = error_parts(exc, {"x-request-id": rid})
+async def _send_error(send: Send, exc: RouterError, rid: str, render: Render = error_parts) -> None:
+    status, headers, body = render(exc, {"x-request-id": rid})
     try:
         await _send_whole(send, status, body, _header_list(headers))
     except RuntimeError:  # the response had already started: nothing more can be said on this connection

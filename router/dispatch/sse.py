@@ -51,6 +51,10 @@ class EventFramer:
             raise EventTooLarge(f"a stream event grew past {self._max} bytes without ending")
         return out
 
+    @property
+    def empty(self) -> bool:
+        return not self._held and not self._cr
+
     def rest(self) -> bytes:
         """What is held of an unfinished event (at the end of a stream)."""
         rest, self._held = bytes(self._held) + (b"\r" if self._cr else b""), bytearray()
@@ -74,6 +78,11 @@ class EventSplitter:
 
     def __init__(self, max_event_bytes: int | None = None) -> None:
         self._framer = EventFramer(max_event_bytes)
+
+    @property
+    def empty(self) -> bool:
+        """No partial event is held."""
+        return self._framer.empty
 
     def feed(self, chunk: bytes) -> list[bytes]:
         events = self._framer.feed(chunk)

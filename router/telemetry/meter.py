@@ -18,20 +18,44 @@ from router.policy.schema import ModelSpec
 RESPONSE_DONE = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
+def _anthropic_usage(usage: dict[str, Any]) -> tuple[int | None, int | None]:
+    """input/output usage (Responses API, Anthropic); Anthropic counts cached input apart, and a stream's
+    message_delta may omit the input."""
+    inputs = [usage.get(k) for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")]
+    counted = [n for n in inputs if isinstance(n, int)]
+    output = usage.get("output_tokens")
+    return (sum(counted) if isinstance(inputs[0], int) else None), (output if isinstance(output, int) else None)
+
+
 def usage_of(data: dict[str, Any]) -> tuple[int, int] | None:
-    """(prompt, completion) tokens of a chat answer or chunk, or of a Responses-API response or event."""
+    """(prompt, completion) tokens of a chat answer or chunk, of a Responses-API response or event, or of
+    an Anthropic message or message_start."""
     if isinstance(data.get("response"), dict):  # a Responses-API stream event
         data = data["response"]
     usage = data.get("usage")
+    if usage is None and isinstance(data.get("message"), dict):
+        usage = data["message"].get("usage")  # Anthropic's message_start
     if not isinstance(usage, dict):
         return None
-    if "input_tokens" in usage:
-        prompt, completion = usage.get("input_tokens"), usage.get("output_tokens", 0)
-    else:
-        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens", 0)
+    if "prompt_tokens" not in usage and "input_tokens" in usage:  # the Responses API's names, and Anthropic's
+        prompt, output = _anthropic_usage(usage)
+        return None if prompt is None else (prompt, output or 0)
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens", 0)
     if not isinstance(prompt, int) or not isinstance(completion, int):
         return None
     return prompt, completion
+
+
+def _anthropic_text(data: dict[str, Any]) -> str:
+    """Text and tool input of an Anthropic message, or of one content_block_delta event."""
+    delta = data.get("delta")
+    if isinstance(delta, dict):
+        return str(delta.get("text") or delta.get("partial_json") or "")
+    parts = []
+    for block in data.get("content") or ():
+        if isinstance(block, dict):
+            parts.append(str(block.get("text") or (block.get("input") if block.get("type") == "tool_use" else "") or ""))
+    return "".join(parts)
 
 
 def _response_text(data: dict[str, Any]) -> str:
@@ -50,9 +74,10 @@ def _response_text(data: dict[str, Any]) -> str:
 
 
 def text_of(data: dict[str, Any]) -> str:
-    """The generated text (and tool-call arguments) of a chat answer or chunk, or of a Responses-API answer."""
+    """The generated text (and tool-call arguments) of a chat answer or chunk, of a Responses-API answer
+    or event, or of an Anthropic message or content_block_delta."""
     if "choices" not in data:
-        return _response_text(data)
+        return _anthropic_text(data) if data.get("type") in ("message", "content_block_delta") else _response_text(data)
     parts = []
     for choice in data.get("choices") or []:
         if isinstance(choice, dict):
@@ -104,7 +129,19 @@ class StreamMeter:
                 if self._held >= TEXT_BATCH:
                     self._counted += self._count("".join(self._text))
                     self._text, self._held = [], 0
-            self.usage = usage_of(event) or self.usage
+            if event.get("type") in ("message_delta", "message_stop"):
+                self._anthropic_end(event)
+            else:
+                self.usage = usage_of(event) or self.usage
+
+    def _anthropic_end(self, event: dict[str, Any]) -> None:
+        """An Anthropic stream's message_delta carries the final output count (input only sometimes)."""
+        self.finished = self.finished or event["type"] == "message_stop"
+        usage = event.get("usage")
+        if isinstance(usage, dict):
+            prompt, output = _anthropic_usage(usage)
+            before = self.usage or (0, 0)
+            self.usage = (before[0] if prompt is None else prompt, before[1] if output is None else output)
 
     def text_tokens(self) -> int:
         """Tokens of the streamed text (counted in batches: an estimate when the upstream sent no usage)."""

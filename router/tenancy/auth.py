@@ -1,4 +1,5 @@
-"""API keys: `Authorization: Bearer KEY` to a tenant, and the separate admin key.
+"""API keys: `Authorization: Bearer KEY` (or `x-api-key: KEY`, as Anthropic's clients send it) to a
+tenant, and the separate admin key.
 
 Keys are held only as SHA-256 digests (the policy may give them so), looked up by digest and compared
 in constant time; a key never appears in a log, an error body or a metric. Without a `tenants:` section
@@ -26,13 +27,18 @@ def bearer(headers: Mapping[str, str]) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
+def api_key(headers: Mapping[str, str]) -> str | None:
+    """The caller's key: the Bearer token, else `x-api-key` (Anthropic's header)."""
+    return bearer(headers) or headers.get("x-api-key", "").strip() or None
+
+
 def authenticate(policy: Policy, headers: Mapping[str, str]) -> str:
     """The calling tenant's name; raises Unauthorized (401) for a missing or unknown key."""
     if not policy.multi_tenant:
         return SINGLE_TENANT
-    token = bearer(headers)
+    token = api_key(headers)
     if token is None:
-        raise Unauthorized("You didn't provide an API key. Send it as 'Authorization: Bearer KEY'.")
+        raise Unauthorized("You didn't provide an API key. Send it as 'Authorization: Bearer KEY' or 'x-api-key: KEY'.")
     digest = key_digest(token)
     tenant = policy.key_index.get(digest)
     expected = digest if tenant is not None else _DUMMY

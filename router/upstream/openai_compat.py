@@ -125,6 +125,11 @@ class OpenAICompatUpstream:
         # re-parsing and re-encoding them on every request (9 us -> 1 us)
         self._prepared: dict[tuple[object, ...], tuple[httpx.URL, httpx.Headers]] = {}
 
+    @property
+    def transport(self) -> httpx.AsyncBaseTransport:
+        """The pooled transport, shared with upstreams of other wires (router.upstream.anthropic)."""
+        return self._transport
+
     def _prepare(self, target: Target, path: str) -> tuple[httpx.URL, httpx.Headers]:
         endpoint = target.spec.endpoint
         key = (path, endpoint.base_url, endpoint.api_key, *endpoint.headers.items())

@@ -259,6 +259,10 @@ def main() -> None:
             gw_url = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
             wrk(gw_url, "auto", 16, 3)  # warm up
             results["gateway (auto, classify+policy)"] = best_of(gw_url, "auto", 16, a.seconds, a.runs)
+            # the same bodies are valid Messages requests: what Anthropic's API costs beside chat
+            messages_url = f"http://127.0.0.1:{gw_port}/v1/messages"
+            wrk(messages_url, "auto", 16, 2)
+            results["gateway /v1/messages (auto, translated)"] = best_of(messages_url, "auto", 16, a.seconds, a.runs)
             lat_gw = best_of(gw_url, "auto", 4, a.seconds, a.runs)
             lat_direct = best_of(f"{upstream}/chat/completions", "auto", 4, a.seconds, a.runs)
             # memory: RSS after 10k requests, then after 100k in all (exact counts: a client of our own)

@@ -67,3 +67,75 @@ def test_provider_errors_map_to_openai_shape(claude_gateway: Gateway, llm: Upstr
         client.chat.completions.create(model="claude", messages=[{"role": "user", "content": "x"}])
     assert info.value.status_code == 502
     assert "sk-ant-secret" not in claude_gateway.logs()
+
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "the weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+
+
+def test_anthropic_through_litellm_keeps_tools(claude_gateway: Gateway, llm: Upstream) -> None:
+    llm.control(tool_calls=[{"name": "get_weather", "arguments": '{"city": "Paris"}'}])
+    client = openai.OpenAI(base_url=claude_gateway.base_url, api_key="x", max_retries=0)
+    completion = client.chat.completions.create(
+        model="claude",
+        messages=[{"role": "user", "content": "weather in Paris?"}],
+        tools=[WEATHER],
+        tool_choice="required",
+        max_tokens=50,
+    )
+    choice = completion.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    calls = choice.message.tool_calls or []
+    assert [(c.function.name, json.loads(c.function.arguments)) for c in calls] == [("get_weather", {"city": "Paris"})]
+    body = llm.received()[-1]["body"]
+    assert [(t["name"], t["input_schema"]) for t in body["tools"]] == [("get_weather", WEATHER["function"]["parameters"])]
+    assert body["tool_choice"]["type"] == "any"
+
+    llm.control(reply="sunny")
+    follow_up = client.chat.completions.create(
+        model="claude",
+        messages=[
+            {"role": "user", "content": "weather in Paris?"},
+            choice.message.model_dump(exclude_none=True),
+            {"role": "tool", "tool_call_id": calls[0].id, "content": "sunny, 24C"},
+        ],
+        tools=[WEATHER],
+        max_tokens=50,
+    )
+    assert follow_up.choices[0].message.content == "sunny"
+    sent = llm.received()[-1]["body"]["messages"]
+    assert [b["type"] for b in sent[1]["content"]][-1] == "tool_use"
+    assert sent[2]["content"][0]["type"] == "tool_result" and sent[2]["content"][0]["tool_use_id"] == calls[0].id
+
+
+def test_anthropic_through_litellm_streams_tool_calls(claude_gateway: Gateway, llm: Upstream) -> None:
+    llm.control(tool_calls=[{"name": "get_weather", "arguments": '{"city": "Oslo"}'}])
+    client = openai.OpenAI(base_url=claude_gateway.base_url, api_key="x", max_retries=0)
+    stream = client.chat.completions.create(
+        model="claude",
+        messages=[{"role": "user", "content": "weather in Oslo?"}],
+        tools=[WEATHER],
+        stream=True,
+        max_tokens=50,
+    )
+    names: dict[int, str] = {}
+    arguments: dict[int, str] = {}
+    finish = None
+    for chunk in stream:
+        for choice in chunk.choices:
+            for call in choice.delta.tool_calls or []:
+                if call.function and call.function.name:
+                    names[call.index] = call.function.name
+                if call.function and call.function.arguments:
+                    arguments[call.index] = arguments.get(call.index, "") + call.function.arguments
+            finish = choice.finish_reason or finish
+    assert list(names.values()) == ["get_weather"]
+    assert [json.loads(a) for a in arguments.values()] == [{"city": "Oslo"}]
+    assert finish == "tool_calls"
+    assert llm.received()[-1]["body"]["stream"] is True

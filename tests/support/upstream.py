@@ -300,6 +300,11 @@ async def _stream(
     return response
 
 
+def _halves(text: str) -> list[str]:
+    middle = len(text) // 2
+    return [part for part in (text[:middle], text[middle:]) if part]
+
+
 async def _stream_calls(
     state: State, response: web.StreamResponse, body: dict[str, Any], calls: list[dict[str, Any]] | None = None
 ) -> web.StreamResponse:
@@ -447,38 +452,56 @@ async def anthropic_messages(request: web.Request) -> web.StreamResponse:
     if early is not None:
         return early
     text = " ".join(_words(state, body))
+    calls = state.control.get("tool_calls") or []
     usage = {"input_tokens": 5, "output_tokens": len(text.split())}
+    stop_reason = "tool_use" if calls else "end_turn"
     message = {
         "id": "msg_1",
         "type": "message",
         "role": "assistant",
         "model": body.get("model"),
-        "stop_reason": "end_turn",
+        "stop_reason": stop_reason,
         "stop_sequence": None,
     }
+    tool_blocks = [
+        {"type": "tool_use", "id": f"toolu_{i}", "name": c["name"], "input": json.loads(c["arguments"])}
+        for i, c in enumerate(calls)
+    ]
     if not body.get("stream"):
-        return web.json_response({**message, "content": [{"type": "text", "text": text}], "usage": usage})
+        return web.json_response({**message, "content": [{"type": "text", "text": text}, *tool_blocks], "usage": usage})
     response = web.StreamResponse(headers={"content-type": "text/event-stream"})
     await response.prepare(request)
+    tool_events: list[dict[str, Any]] = []
+    for i, block in enumerate(tool_blocks, start=1):
+        tool_events.append({"type": "content_block_start", "index": i, "content_block": {**block, "input": {}}})
+        for piece in _halves(calls[i - 1]["arguments"]):
+            tool_events.append(
+                {"type": "content_block_delta", "index": i, "delta": {"type": "input_json_delta", "partial_json": piece}}
+            )
+        tool_events.append({"type": "content_block_stop", "index": i})
     events: list[dict[str, Any]] = [
         {
             "type": "message_start",
             "message": {**message, "content": [], "stop_reason": None, "usage": {"input_tokens": 5, "output_tokens": 1}},
         },
+        {"type": "ping"},
         {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
         *(
             {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w if i == 0 else " " + w}}
             for i, w in enumerate(text.split(" "))
         ),
         {"type": "content_block_stop", "index": 0},
+        *tool_events,
         {
             "type": "message_delta",
-            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "delta": {"stop_reason": stop_reason, "stop_sequence": None},
             "usage": {"output_tokens": usage["output_tokens"]},
         },
         {"type": "message_stop"},
     ]
-    for event in events:
+    for i, event in enumerate(events):
+        if state.control.get("mode") == "stall_after" and i == int(state.control.get("chunks", 2)):
+            await asyncio.sleep(3600)
         await response.write(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode())
     await response.write_eof()
     return response

@@ -8,17 +8,21 @@ Redis store. Rate logs of idle keys are swept every few thousand hits so memory 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from router.store.algo import Breaker, RateLog
+from router.store.algo import Breaker, RateLog, TenantLimits
 from router.store.base import (
     DAY_TTL_S,
     MONTH_TTL_S,
     Adapter,
+    AdmitRequest,
+    AdmitResult,
     BreakerConfig,
+    BreakerEvent,
     BreakerState,
     RateDecision,
+    Settlement,
     Store,
     StoreStats,
     UsageRecord,
@@ -71,6 +75,8 @@ class MemoryStore(Store):
         self._ledger: dict[tuple[str, str, str], LedgerEntry] = {}  # (day, tenant, model)
         self._breakers: dict[str, Breaker] = {}
         self._adapters: dict[str, dict[str, Adapter]] = {}  # tenant -> name -> adapter
+        self._tenants: dict[str, TenantLimits] = {}
+        self._window_s = 60.0
 
     # Rate limits
     async def hit(self, key: str, limit: int, window_s: float, cost: int = 1, now: float | None = None) -> RateDecision:
@@ -93,6 +99,36 @@ class MemoryStore(Store):
         idle = [key for key, (log, window_s) in self._rates.items() if log.expires_at(window_s) <= now]
         for key in idle:
             del self._rates[key]
+        for tenant in [t for t, lim in self._tenants.items() if lim.idle(now, self._window_s)]:
+            del self._tenants[tenant]
+
+    # Admission
+    async def admit(self, req: AdmitRequest, now: float | None = None) -> AdmitResult:
+        now = clock(now)
+        self._hits += 1
+        if self._hits % SWEEP_EVERY == 0:
+            self._sweep(now)
+        self._window_s = req.window_s
+        limits = self._tenants.get(req.tenant)
+        if limits is None:
+            limits = self._tenants[req.tenant] = TenantLimits()
+        return limits.admit(req, await self.spend(req.tenant, now), now)
+
+    async def settle(self, settlements: Sequence[Settlement], now: float | None = None) -> None:
+        now = clock(now)
+        for s in settlements:
+            limits = self._tenants.get(s.tenant)
+            if limits is not None:
+                limits.settle(s, self._window_s, now)
+            if s.usd:
+                await self.add_spend(s.tenant, s.usd, now)
+
+    async def in_flight(self, tenant: str, now: float | None = None) -> int:
+        limits = self._tenants.get(tenant)
+        if limits is None:
+            return 0
+        limits.prune(clock(now))
+        return len(limits.leases)
 
     # Spend
     async def add_spend(self, tenant: str, usd: float, now: float | None = None) -> None:
@@ -138,8 +174,24 @@ class MemoryStore(Store):
     async def breaker_state(self, model: str, cfg: BreakerConfig, now: float | None = None) -> BreakerState:
         return self._breaker(model).view(cfg, clock(now))
 
-    async def breaker_report(self, model: str, ok: bool, cfg: BreakerConfig, now: float | None = None) -> BreakerState:
-        return self._breaker(model).report(ok, cfg, clock(now))
+    async def breaker_report(
+        self, model: str, ok: bool, cfg: BreakerConfig, now: float | None = None, tenant: str | None = None
+    ) -> BreakerState:
+        return self._breaker(model).report(ok, cfg, clock(now), tenant)
+
+    async def breaker_report_many(
+        self, reports: Mapping[str, Sequence[BreakerEvent]], cfg: BreakerConfig
+    ) -> dict[str, BreakerState]:
+        out = {}
+        for model, events in reports.items():
+            breaker = self._breaker(model)
+            for e in events:
+                out[model] = breaker.report(e.ok, cfg, e.now, e.tenant)
+        return out
+
+    async def breaker_views(self, models: Sequence[str], cfg: BreakerConfig, now: float | None = None) -> dict[str, BreakerState]:
+        t = clock(now)
+        return {m: self._breaker(m).view(cfg, t) for m in models}
 
     async def breaker_try_probe(self, model: str, cfg: BreakerConfig, now: float | None = None) -> bool:
         return self._breaker(model).try_probe(cfg, clock(now))

@@ -2,13 +2,17 @@
 
 The key layout and value codecs are in keys.py; no key ever holds an API key.
 
-Rate limits and breakers run as Lua scripts (lua.py), so they are atomic and exact across processes.
-`breaker_state` is cached in process for `breaker_cache_s` (default 0.5 s) when called without an
-explicit `now`: the dispatch hot path then pays no Redis round trip per request, and sees another
-replica's transition at most that late. This process's own reports and probes refresh the cache.
+Rate limits, admission and breakers run as Lua scripts (lua.py), so they are atomic and exact across
+processes. A request's admission is one script call (lua.ADMIT: requests/min, tokens/min, concurrency,
+budget reservation), and concurrent requests' calls share one pipelined round trip (coalesce.py);
+settlements go in batches, one pipelined round trip per batch (lua.SETTLE per tenant). Breakers are
+read on the request path from dispatch.board's local copy, which this store keeps fresh with
+`breaker_views` and `breaker_report_many` (one round trip each for many breakers). `breaker_state`
+called without an explicit `now` is cached for `breaker_cache_s` (default 0.5 s).
 
 Redis outages never reach callers (see guard.py): every call has `timeout_s` (default 0.25 s) socket and
-connect timeouts and no retries; `hit` then fails open (default) or closed; writes go to the outage
+connect timeouts and no retries; `hit` then fails open (default) or closed, `admit` as its request says
+(the policy's `server.limits_fail_open`); writes (settled spend among them) go to the outage
 buffer (buffer.py) and are flushed when Redis is back; reads answer from the local view (last values
 read plus buffered deltas; breakers from an in-process twin that sees every report of this process).
 """
@@ -47,6 +51,7 @@ from router.store.base import (
     utc_month,
 )
 from router.store.buffer import BreakerReport, OutageBuffer, Pending
+from router.store.coalesce import Coalescer
 from router.store.guard import Down, Guard, log
 from router.store.keys import (
     COUNTS,
@@ -96,6 +101,7 @@ class RedisStore(Store):
         self._breaker = self._r.register_script(lua.BREAKER)
         self._admit = self._r.register_script(lua.ADMIT)
         self._settle = self._r.register_script(lua.SETTLE)
+        self._coalescer = Coalescer(self._r, self.guard)  # the request path's calls: one round trip per batch
         self._local = MemoryStore()  # breakers and adapters as this process last saw them
         self._spend_seen: dict[str, dict[str, float]] = {}  # tenant -> {period: last value read}
         self._breaker_cache: dict[str, tuple[float, BreakerState]] = {}  # model -> (monotonic expiry, state)
@@ -124,7 +130,7 @@ class RedisStore(Store):
         ttl_ms = int((max(req.window_s, req.lease_s) + 60) * 1000)
         args: list[Any] = [t, req.window_s, req.rpm or 0, req.tpm or 0, req.tokens, req.max_concurrent or 0, req.lease, req.lease_s,
                 req.usd_day or 0, req.usd_month or 0, req.usd, int(req.downgrade), ttl_ms]  # fmt: skip
-        res = await self.guard.run(lambda: self._admit(keys, args))
+        res = await self._coalescer.run(self._admit, keys, args)
         if isinstance(res, Down):
             if req.fail_open:
                 return AdmitResult(True, degraded=True)

@@ -191,10 +191,14 @@ class TenantLimits:
     tpm: RateLog = field(default_factory=RateLog)
     leases: dict[str, tuple[float, float]] = field(default_factory=dict)  # lease -> (expires at, usd reserved)
     reserved_usd: float = 0.0
+    next_expiry: float = math.inf  # no lease expires before this: most calls need no scan
 
     def prune(self, now: float) -> None:
+        if now < self.next_expiry:
+            return
         for lease in [k for k, (exp, _) in self.leases.items() if exp <= now]:
             self.reserved_usd -= self.leases.pop(lease)[1]
+        self.next_expiry = min((exp for exp, _ in self.leases.values()), default=math.inf)
         if not self.leases:
             self.reserved_usd = 0.0
 
@@ -225,6 +229,7 @@ class TenantLimits:
         if tpm is not None and req.tpm:
             tpm = self.tpm.book(req.tpm, req.window_s, tokens, now)
         self.leases[req.lease] = (now + req.lease_s, usd)
+        self.next_expiry = min(self.next_expiry, now + req.lease_s)
         self.reserved_usd += usd
         return AdmitResult(True, None, rpm, tpm, in_flight + 1, left, downgraded, usd, tokens)
 

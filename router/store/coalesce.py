@@ -41,6 +41,11 @@ class Coalescer:
             self._runner = loop.create_task(self._drain())
         return await future
 
+    async def run_many(self, calls: Sequence[tuple[AsyncScript, Sequence[str], Sequence[Any]]]) -> list[Any] | Down:
+        """Several calls in the same round trip; DOWN if any of them could not be sent."""
+        replies = await asyncio.gather(*(self.run(*call) for call in calls))
+        return DOWN if any(isinstance(r, Down) for r in replies) else list(replies)
+
     async def _drain(self) -> None:
         try:
             while self._queue:

@@ -199,8 +199,9 @@ return {state, consec, req, fail, string.format('%.17g', retry), granted}
 #       spend of the UTC day, spend of the UTC month
 # ARGV: now, window_s, rpm, tpm, tokens, max_concurrent, lease, lease_s, usd_day, usd_month, usd,
 #       downgrade (1|0), ttl_ms (limits given as 0 are not set)
-# Returns: {allowed, refused, rpm_remaining, tpm_remaining, rpm_reset, tpm_reset, retry, in_flight,
-#           budget_left ("" without a budget), downgraded, usd reserved, tokens reserved}
+# Returns one string (one line to parse, not twelve), "|"-separated: allowed, refused, rpm_remaining,
+#   tpm_remaining, rpm_reset, tpm_reset, retry, in_flight, budget_left ("" without a budget), downgraded,
+#   usd reserved, tokens reserved
 ADMIT = """
 local meta, rlog, tlog, leases, sday, smonth = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -284,8 +285,8 @@ if refused ~= '' then
   local rr, tr = 0, 0
   if rpm > 0 then rr = reset_of(rlog) end
   if tpm > 0 then tr = reset_of(tlog) end
-  return {0, refused, math.max(rpm - r_used, 0), math.max(tpm - t_used, 0), string.format('%.17g', rr),
-          string.format('%.17g', tr), string.format('%.17g', retry), ln, left_s, 0, '0', 0}
+  return table.concat({0, refused, math.max(rpm - r_used, 0), math.max(tpm - t_used, 0), string.format('%.17g', rr),
+          string.format('%.17g', tr), string.format('%.17g', retry), ln, left_s, 0, '0', 0}, '|')
 end
 if left == nil or downgraded == 1 then usd = 0 end
 local f = {}
@@ -304,8 +305,8 @@ redis.call('ZADD', leases, now + lease_s, lease); redis.call('PEXPIRE', leases, 
 table.insert(f, 'ln'); table.insert(f, ln); table.insert(f, 'lu'); table.insert(f, string.format('%.17g', lu))
 table.insert(f, 'u:' .. lease); table.insert(f, string.format('%.17g', usd))
 redis.call('HSET', meta, unpack(f)); redis.call('PEXPIRE', meta, ttl)
-return {1, '', math.max(rpm - r_used - 1, 0), math.max(tpm - t_used - tokens, 0), string.format('%.17g', window),
-        string.format('%.17g', window), '0', ln, left_s, downgraded, string.format('%.17g', usd), tokens}
+return table.concat({1, '', math.max(rpm - r_used - 1, 0), math.max(tpm - t_used - tokens, 0), string.format('%.17g', window),
+        string.format('%.17g', window), '0', ln, left_s, downgraded, string.format('%.17g', usd), tokens}, '|')
 """
 
 # The end of many admitted requests of one tenant: the twin of algo.TenantLimits.settle (plus spend).

@@ -130,22 +130,24 @@ class RedisStore(Store):
         ttl_ms = int((max(req.window_s, req.lease_s) + 60) * 1000)
         args: list[Any] = [t, req.window_s, req.rpm or 0, req.tpm or 0, req.tokens, req.max_concurrent or 0, req.lease, req.lease_s,
                 req.usd_day or 0, req.usd_month or 0, req.usd, int(req.downgrade), ttl_ms]  # fmt: skip
-        res = await self._coalescer.run(self._admit, keys, args)
-        if isinstance(res, Down):
+        reply = await self._coalescer.run(self._admit, keys, args)
+        if isinstance(reply, Down):
             if req.fail_open:
                 return AdmitResult(True, degraded=True)
             retry = self.fail_closed_retry_s
             return AdmitResult(False, "store", retry_after_s=retry, degraded=True)
-        allowed, refused = bool(res[0]), str(res[1]) or None
-        rpm = RateDecision(allowed or refused != "requests", req.rpm, int(res[2]), float(res[4]), 0.0) if req.rpm else None
-        tpm = RateDecision(allowed or refused != "tokens", req.tpm, int(res[3]), float(res[5]), 0.0) if req.tpm else None
+        res = str(reply).split("|")
+        allowed, refused = res[0] == "1", res[1] or None
+        rpm = RateDecision(allowed or refused != "requests", req.rpm, int(float(res[2])), float(res[4]), 0.0) if req.rpm else None
+        tpm = RateDecision(allowed or refused != "tokens", req.tpm, int(float(res[3])), float(res[5]), 0.0) if req.tpm else None
         retry = float(res[6])
         if refused == "requests" and rpm is not None:
             rpm = RateDecision(False, rpm.limit, rpm.remaining, rpm.reset_s, retry)
         if refused == "tokens" and tpm is not None:
             tpm = RateDecision(False, tpm.limit, tpm.remaining, tpm.reset_s, retry)
         left = float(res[8]) if res[8] != "" else None
-        return AdmitResult(allowed, refused, rpm, tpm, int(res[7]), left, bool(res[9]), float(res[10]), int(res[11]), retry)  # type: ignore[arg-type]
+        in_flight, tokens = int(float(res[7])), int(float(res[11]))
+        return AdmitResult(allowed, refused, rpm, tpm, in_flight, left, res[9] == "1", float(res[10]), tokens, retry)  # type: ignore[arg-type]
 
     async def settle(self, settlements: Sequence[Settlement], now: float | None = None) -> None:
         """One round trip for the whole batch: one script call per tenant, pipelined."""
@@ -155,20 +157,17 @@ class RedisStore(Store):
         for s in settlements:
             by_tenant.setdefault(s.tenant, []).append(s)
 
-        async def write() -> None:
-            pipe = self._r.pipeline(transaction=False)
-            for tenant, items in by_tenant.items():
-                meta, _, tlog, leases = self.keys.tenant(tenant)
-                keys = [meta, tlog, leases, self.keys.spend(tenant, day), self.keys.spend(tenant, month)]
-                usd = sum(s.usd for s in items)
-                args: list[Any] = [t, 60.0, DAY_TTL_S, MONTH_TTL_S, repr(usd), len(items), *(s.lease for s in items)]
-                for s in items:
-                    if s.reserved_tokens and s.tokens != s.reserved_tokens:
-                        args += [s.at, s.tokens - s.reserved_tokens]
-                await self._settle(keys, args, client=pipe)
-            await pipe.execute()
-
-        if by_tenant and isinstance(await self.guard.run(write), Down):
+        calls = []
+        for tenant, items in by_tenant.items():
+            meta, _, tlog, leases = self.keys.tenant(tenant)
+            keys = [meta, tlog, leases, self.keys.spend(tenant, day), self.keys.spend(tenant, month)]
+            usd = sum(s.usd for s in items)
+            args: list[Any] = [t, 60.0, DAY_TTL_S, MONTH_TTL_S, repr(usd), len(items), *(s.lease for s in items)]
+            for s in items:
+                if s.reserved_tokens and s.tokens != s.reserved_tokens:
+                    args += [s.at, s.tokens - s.reserved_tokens]
+            calls.append((self._settle, keys, args))
+        if calls and isinstance(await self._coalescer.run_many(calls), Down):
             for tenant, items in by_tenant.items():  # leases expire on their own; spend must not be lost
                 usd = sum(s.usd for s in items)
                 if usd:
@@ -291,16 +290,11 @@ class RedisStore(Store):
     ) -> dict[str, BreakerState]:
         local = await self._local.breaker_report_many(reports, cfg)
         models = [m for m, events in reports.items() if events]
-
-        async def write() -> list[Any]:
-            pipe = self._r.pipeline(transaction=False)
-            for m in models:
-                events = reports[m]
-                at = max(e.now for e in events)
-                await self._breaker([self.keys.breaker(m)], self._breaker_args("report", cfg, at, events), client=pipe)
-            return list(await pipe.execute())
-
-        res = await self.guard.run(write) if models else []
+        calls = [
+            (self._breaker, [self.keys.breaker(m)], self._breaker_args("report", cfg, max(e.now for e in reports[m]), reports[m]))
+            for m in models
+        ]
+        res = await self._coalescer.run_many(calls) if calls else []
         if isinstance(res, Down):
             for m in models:
                 for e in reports[m]:
@@ -310,14 +304,8 @@ class RedisStore(Store):
 
     async def breaker_views(self, models: Sequence[str], cfg: BreakerConfig, now: float | None = None) -> dict[str, BreakerState]:
         t = clock(now)
-
-        async def read() -> list[Any]:
-            pipe = self._r.pipeline(transaction=False)
-            for m in models:
-                await self._breaker([self.keys.breaker(m)], self._breaker_args("view", cfg, t), client=pipe)
-            return list(await pipe.execute())
-
-        res = await self.guard.run(read) if models else []
+        calls = [(self._breaker, [self.keys.breaker(m)], self._breaker_args("view", cfg, t)) for m in models]
+        res = await self._coalescer.run_many(calls) if calls else []
         if isinstance(res, Down):
             return {}
         return {m: self._cache(m, decode_breaker(r)) for m, r in zip(models, res, strict=True)}

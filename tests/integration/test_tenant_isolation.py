@@ -135,3 +135,40 @@ def test_waiting_for_a_connection_is_not_a_model_failure(
         assert chat(gw, "a").status_code == 200
     finally:
         gw.stop()
+
+
+def test_redis_outage_fails_open_or_closed_as_the_policy_says(
+    slm: Upstream, llm: Upstream, redis: RedisServer, tmp_path: Path
+) -> None:
+    """`server.limits_fail_open`: with Redis down, a tenant with limits is admitted (true) or refused with
+    429 and Retry-After (false), within a bound; usage answered meanwhile reaches the ledger once Redis is
+    back (buffered, then flushed)."""
+    text = json.loads(policy(slm, llm))
+    text["tenants"]["a"]["limits"] = {"requests_per_minute": 1000, "usd_per_day": 100.0}
+    env = ENV | {"ROUTER_ADMIN_KEY": "sk-admin-x"}
+    gw = start_gateway(json.dumps(text), tmp_path / "gw", env, ["--redis-url", redis.url])
+    admin = {"authorization": "Bearer sk-admin-x"}
+    try:
+        assert chat(gw, "a").status_code == 200
+        redis.stop()
+        for _ in range(3):
+            started = time.monotonic()
+            r = chat(gw, "a")
+            assert r.status_code == 200, r.text
+            assert time.monotonic() - started < 5  # gives up on Redis quickly (0.25 s per call)
+        text["server"]["limits_fail_open"] = False
+        assert gw.rewrite_policy(json.dumps(text))["last_reload_error"] is None
+        refused = chat(gw, "a")
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        redis.start()
+        deadline = time.monotonic() + 10
+        rows: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:  # the buffer is flushed on the first call after Redis is back
+            assert chat(gw, "a").status_code in (200, 429)
+            rows = httpx.get(gw.url + "/router/usage", params={"tenant": "a"}, headers=admin).json()["data"]
+            if sum(r["requests"] for r in rows) >= 4:
+                break
+            time.sleep(0.3)
+        assert sum(r["requests"] for r in rows) >= 4  # the request before and the three during the outage
+    finally:
+        gw.stop()

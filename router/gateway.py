@@ -106,6 +106,7 @@ class Gateway:
         if built is None or built[0] is not policy:
             server = policy.spec.server
             assert self.board is not None
+            self.board.watch(policy.models)
             guard = Guard(self.board, breaker_config(server.breaker), server.retries, self.retry_budget, self.rng, self.pools,
                           server.model_connections, server.tenant_model_share)  # fmt: skip
             built = self._guard = (policy, guard)

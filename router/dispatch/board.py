@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Iterable
 
 from router.store.algo import Breaker
 from router.store.base import BreakerConfig, BreakerEvent, BreakerState, BreakerStatus, Store
@@ -47,7 +48,10 @@ class BreakerBoard:
             self.states[name] = state.state
             return state.state == "closed" or (state.state == "half_open" and await self.store.breaker_try_probe(name, cfg))
         self._cfg = cfg
-        self._start()
+        if self._poller is None:
+            self._used[name] = time.monotonic()
+            await self._refresh()  # the first request of a process reads the shared state once
+            self._start()
         self._used[name] = time.monotonic()
         status = self._status(name, cfg)
         self.states[name] = status
@@ -101,21 +105,29 @@ class BreakerBoard:
         if self._poller is None:
             self._poller = asyncio.get_running_loop().create_task(self._poll())
 
+    def watch(self, names: Iterable[str]) -> None:
+        """Poll these names from now on (the catalog's models), whether or not this process used them."""
+        now = time.monotonic() + IDLE_S * 1000  # never idle
+        for name in names:
+            self._used[name] = max(self._used.get(name, 0.0), now)
+
     async def _poll(self) -> None:
         while True:
             await asyncio.sleep(self.poll_s)
-            cutoff = time.monotonic() - IDLE_S
-            for name in [n for n, at in self._used.items() if at < cutoff]:
-                del self._used[name]
-                self._seen.pop(name, None)
             try:
-                fresh = await self.store.breaker_views(list(self._used), self._cfg)
+                await self._refresh()
             except Exception:  # the store never raises by contract; the poller must never die
                 log.exception("breaker poll failed")
-                continue
-            self._seen.update(fresh)
-            for name in fresh:
-                self.states[name] = self._status(name, self._cfg)
+
+    async def _refresh(self) -> None:
+        cutoff = time.monotonic() - IDLE_S
+        for name in [n for n, at in self._used.items() if at < cutoff]:
+            del self._used[name]
+            self._seen.pop(name, None)
+        fresh = await self.store.breaker_views(list(self._used), self._cfg)
+        self._seen.update(fresh)
+        for name in fresh:
+            self.states[name] = self._status(name, self._cfg)
 
     async def aclose(self) -> None:
         for task in (self._poller, self._flusher):

@@ -264,6 +264,22 @@ def command_stats(port: int) -> dict[str, int]:
     return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in info.items()}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (uvicorn's workers), from /proc."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [pid]
+    while pids:
+        p = pids.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            pids += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+        except OSError:
+            continue
+    return total
+
+
 def tenants_bench(a: argparse.Namespace) -> None:
     """Issue 16: the same tenant on in-memory state and on Redis, 1 and 2 workers, in one run."""
     import redis
@@ -300,14 +316,17 @@ def tenants_bench(a: argparse.Namespace) -> None:
                 client.flushall()
                 cmd += ["--redis-url", f"redis://127.0.0.1:{rport}/0"]
             extra = {"PYTHONPATH": str(tree), "ROUTER_ACCESS_LOG": "off", "ROUTER_DRAIN_SECONDS": "0"}
-            with proc(cmd, 0 if workers == 1 else None, f"http://127.0.0.1:{port}/healthz", extra, tree):
+            with proc(cmd, 0 if workers == 1 else None, f"http://127.0.0.1:{port}/healthz", extra, tree) as gw:
                 url = f"http://127.0.0.1:{port}/v1/chat/completions"
                 wrk(url, "auto", 16, 2)  # warm up
                 client.config_resetstat()
+                cpu = cpu_seconds(gw.pid)
                 runs = [wrk(url, "auto", 16, a.seconds) for _ in range(a.runs)]
+                cpu = cpu_seconds(gw.pid) - cpu
                 stats = command_stats(rport)
                 total = sum(r["requests"] for r in runs)
                 r = {k: statistics.median(x[k] for x in runs) for k in runs[0]}
+                r["cpu_ms"] = cpu / total * 1000
                 r["commands"] = sum(stats.values()) / total if on_redis else float("nan")
                 r["evalsha"] = stats.get("evalsha", 0) / total if on_redis else float("nan")
                 results[name] = r
@@ -325,12 +344,14 @@ def tenants_bench(a: argparse.Namespace) -> None:
     mem, red = results["tenant, in-memory"], results["tenant, Redis"]
     print(f"\nRedis / in-memory throughput, same tenant: {red['rps'] / mem['rps']:.2f}x (target >= 0.8)")
     print(f"Redis / in-memory p50, same tenant: {red['p50'] / mem['p50']:.2f}x (target <= 1.25)")
+    print(f"in-memory / Redis gateway CPU per request, same tenant: {mem['cpu_ms'] / red['cpu_ms']:.2f}x (capacity ratio)")
     for kind in ("no tenant, in-memory", "tenant, in-memory", "tenant, Redis"):
         one, two = results[kind], results[f"{kind}, 2 workers"]
         print(f"2 workers / 1 worker, {kind}: {two['rps'] / one['rps']:.2f}x (client on the same 2 cores)")
     if a.before:
         b_mem, b_red = results["BEFORE tenant, in-memory"], results["BEFORE tenant, Redis"]
-        print(f"BEFORE: Redis / in-memory throughput {b_red['rps'] / b_mem['rps']:.2f}x, p50 {b_red['p50'] / b_mem['p50']:.2f}x")
+        print(f"BEFORE: Redis / in-memory throughput {b_red['rps'] / b_mem['rps']:.2f}x, p50 {b_red['p50'] / b_mem['p50']:.2f}x, "
+              f"CPU capacity {b_mem['cpu_ms'] / b_red['cpu_ms']:.2f}x")  # fmt: skip
 
 
 def main() -> None:

@@ -335,11 +335,13 @@ def tenants_bench(a: argparse.Namespace) -> None:
         rproc.terminate()
     print(f"\n16 clients, wrk runs: {a.runs} x {a.seconds}s, medians; client, upstream and Redis on CPU 1\n")
     print(
-        f"{'configuration':36s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'non-2xx':>8s} {'redis cmd/req':>14s} {'evalsha/req':>12s}"
+        f"{'configuration':36s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'non-2xx':>8s} {'CPU ms/req':>11s}"
+        f" {'redis cmd/req':>14s} {'evalsha/req':>12s}"
     )
     for name, r in results.items():
         print(
-            f"{name:36s} {r['rps']:8.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['non2xx']:8.0f} {r['commands']:14.1f} {r['evalsha']:12.2f}"
+            f"{name:36s} {r['rps']:8.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['non2xx']:8.0f} {r['cpu_ms']:11.3f}"
+            f" {r['commands']:14.1f} {r['evalsha']:12.2f}"
         )
     mem, red = results["tenant, in-memory"], results["tenant, Redis"]
     print(f"\nRedis / in-memory throughput, same tenant: {red['rps'] / mem['rps']:.2f}x (target >= 0.8)")

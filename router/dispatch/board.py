@@ -86,8 +86,9 @@ class BreakerBoard:
 
     async def _flush_soon(self, cfg: BreakerConfig) -> None:
         try:
-            await asyncio.sleep(self.flush_s)
-            await self.flush(cfg)
+            while self._pending:  # reports that arrive during a write go in the next one
+                await asyncio.sleep(self.flush_s)
+                await self.flush(cfg)
         finally:
             self._flusher = None
 

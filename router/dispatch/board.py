@@ -39,6 +39,7 @@ class BreakerBoard:
         self._used: dict[str, float] = {}  # name -> monotonic time of last use
         self._pending: dict[str, list[BreakerEvent]] = {}
         self._cfg = BreakerConfig()
+        self._tracked: set[str] = set()  # names that have had a failure reported here
         self._poller: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
 
@@ -70,7 +71,13 @@ class BreakerBoard:
             return "open"
         return "half_open" if "half_open" in (mine, theirs) else "closed"
 
+    def tracks(self, name: str) -> bool:
+        """Whether a failure of this name was ever reported here (tenants' own breakers start then)."""
+        return name in self._tracked
+
     async def report(self, name: str, ok: bool, cfg: BreakerConfig, tenant: str | None = None) -> None:
+        if not ok:
+            self._tracked.add(name)
         if not self.shared:
             state = await self.store.breaker_report(name, ok, cfg, tenant=tenant)
             self.states[name] = state.state

@@ -112,16 +112,21 @@ class MemoryStore(Store):
         limits = self._tenants.get(req.tenant)
         if limits is None:
             limits = self._tenants[req.tenant] = TenantLimits()
-        return limits.admit(req, await self.spend(req.tenant, now), now)
+        spent = await self.spend(req.tenant, now) if req.usd_day or req.usd_month else (0.0, 0.0)
+        return limits.admit(req, spent, now)
 
     async def settle(self, settlements: Sequence[Settlement], now: float | None = None) -> None:
+        self.settle_now(settlements, now)
+
+    def settle_now(self, settlements: Sequence[Settlement], now: float | None = None) -> None:
+        """`settle` without a coroutine: nothing here waits, so the admitter calls it in line."""
         now = clock(now)
         for s in settlements:
             limits = self._tenants.get(s.tenant)
             if limits is not None:
                 limits.settle(s, self._window_s, now)
             if s.usd:
-                await self.add_spend(s.tenant, s.usd, now)
+                self._add_spend(s.tenant, s.usd, now)
 
     async def in_flight(self, tenant: str, now: float | None = None) -> int:
         limits = self._tenants.get(tenant)
@@ -132,7 +137,9 @@ class MemoryStore(Store):
 
     # Spend
     async def add_spend(self, tenant: str, usd: float, now: float | None = None) -> None:
-        now = clock(now)
+        self._add_spend(tenant, usd, clock(now))
+
+    def _add_spend(self, tenant: str, usd: float, now: float) -> None:
         for period in ("d:" + utc_day(now), "m:" + utc_month(now)):
             if (tenant, period) not in self._spend:
                 self._expire_spend(now)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import math
 import secrets
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from router.errors import RateLimited
 from router.policy.schema import Limits
 from router.store.base import AdmitRequest, RateDecision, Settlement, Store
+from router.store.memory import MemoryStore
 from router.tenancy.estimate import Estimate
 
 log = logging.getLogger("router.limits")
@@ -68,12 +70,15 @@ class Admitter:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._local = store if isinstance(store, MemoryStore) else None  # settled in line: nothing to wait for
         self._pending: list[Settlement] = []
         self._writer: asyncio.Task[None] | None = None
+        self._prefix = secrets.token_hex(6) + "-"  # lease ids: unique per process, then a counter
+        self._count = itertools.count()
 
     async def admit(self, tenant: str, limits: Limits, est: Estimate, fail_open: bool, now: float | None = None) -> Ticket:
         now = time.time() if now is None else now
-        ticket = Ticket(tenant, secrets.token_hex(8), now)
+        ticket = Ticket(tenant, self._prefix + str(next(self._count)), now)
         if not has_limits(limits):
             return ticket  # nothing to check; the ticket still carries the spend to the budget
         req = AdmitRequest(
@@ -99,9 +104,11 @@ class Admitter:
         if ticket is None or ticket.released:
             return
         ticket.released = True
-        self._pending.append(
-            Settlement(ticket.tenant, ticket.lease, ticket.at, ticket.reserved_tokens, tokens, ticket.reserved_usd, usd)
-        )
+        settlement = Settlement(ticket.tenant, ticket.lease, ticket.at, ticket.reserved_tokens, tokens, ticket.reserved_usd, usd)
+        if self._local is not None:
+            self._local.settle_now([settlement])
+            return
+        self._pending.append(settlement)
         if self._writer is None:
             with contextlib.suppress(RuntimeError):  # no loop (shutdown): drain() writes what is left
                 self._writer = asyncio.get_running_loop().create_task(self._write())

@@ -133,9 +133,10 @@ class Breaker:
     def _witness(self, tenant: str, ok: bool, cfg: BreakerConfig, now: float) -> None:
         last_ok, last_fail = self.tenants.get(tenant, (-math.inf, -math.inf))
         self.tenants[tenant] = (now, last_fail) if ok else (last_ok, now)
-        cutoff = now - cfg.window_s
-        for name in [t for t, (o, f) in self.tenants.items() if max(o, f) <= cutoff]:
-            del self.tenants[name]
+        if len(self.tenants) > 1:  # one tenant alone is never pruned (it is this report's)
+            cutoff = now - cfg.window_s
+            for name in [t for t, (o, f) in self.tenants.items() if max(o, f) <= cutoff]:
+                del self.tenants[name]
 
     def _vetoed(self, tenant: str | None, cfg: BreakerConfig, now: float) -> bool:
         """One tenant alone may not open the shared breaker while another tenant's traffic is healthy:

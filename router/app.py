@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from router import __version__
 from router.api.admin import admin
+from router.api.cors import Cors
 from router.api.fast import FastPath
 from router.api.openai import api
 from router.errors import BadRequest, RouterError, error_response
@@ -82,8 +83,8 @@ def _settle_heap() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
-def create_app(settings: Settings | None = None, gateway: Gateway | None = None) -> FastPath:
-    """The ASGI application: the model-traffic fast path in front of the FastAPI app."""
+def create_app(settings: Settings | None = None, gateway: Gateway | None = None) -> Cors:
+    """The ASGI application: CORS, then the model-traffic fast path, in front of the FastAPI app."""
     settings = settings or Settings.from_env()
 
     @contextlib.asynccontextmanager
@@ -106,9 +107,9 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected)
-    return FastPath(app)
+    return Cors(FastPath(app))
 
 
-def create_app_from_env() -> FastPath:
+def create_app_from_env() -> Cors:
     """Factory for uvicorn worker processes: settings arrive as ROUTER_* variables."""
     return create_app(Settings.from_env())

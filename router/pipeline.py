@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from router.classify.classifier import Classification
-from router.dispatch.attempts import Attempted, dispatch_plain, dispatch_stream, relay
+from router.dispatch.attempts import Attempted, PickUpstream, dispatch_plain, dispatch_stream, relay
 from router.dispatch.cascade import cascade_plain, cascade_stream
 from router.errors import BadRequest, NotFound, RouterError
 from router.gateway import Gateway
@@ -33,6 +33,7 @@ from router.tenancy.auth import SINGLE_TENANT, authenticate
 from router.tenancy.estimate import Estimate, estimate, route_models
 from router.tenancy.limits import Ticket
 from router.upstream.base import Target
+from router.upstream.passing import dumps, forwarded, renamer
 
 T = TypeVar("T")
 
@@ -46,6 +47,7 @@ class RequestContext:
     tenant: str | None = None
     response_headers: dict[str, str] = field(default_factory=dict)  # e.g. rate-limit state
     ticket: Ticket | None = None  # the tenant's admission, released when the request is accounted
+    forward: dict[str, str] = field(default_factory=dict)  # client headers passed on to the upstream
 
 
 def new_context(gw: Gateway, request_id: str, headers: Mapping[str, str]) -> RequestContext:
@@ -53,6 +55,7 @@ def new_context(gw: Gateway, request_id: str, headers: Mapping[str, str]) -> Req
     policy = gw.policies.current
     ctx = RequestContext(request_id, parse_hints(headers), policy)
     ctx.tenant = authenticate(policy, headers)
+    ctx.forward = forwarded(headers, policy.spec.server.forward_headers, request_id)
     return ctx
 
 
@@ -61,6 +64,7 @@ class Result:
     headers: dict[str, str]
     body: bytes = b""
     stream: AsyncIterator[bytes] | None = None
+    data: dict[str, Any] | None = None  # a plain answer, parsed
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,15 +102,18 @@ async def resolve(gw: Gateway, ctx: RequestContext, name: Any) -> Resolved:
     return Resolved(name, RouteSpec.model_construct(strategy="fixed", models=[adapter.base], fallback=[]), adapter)
 
 
-def targets_for(policy: Policy, decision: Decision, adapter: AdapterSpec | None = None) -> list[Target]:
+def targets_for(
+    policy: Policy, decision: Decision, adapter: AdapterSpec | None = None, forward: Mapping[str, str] | None = None
+) -> list[Target]:
     """The decision's candidates as upstream targets; a tenant's adapter replaces its base model's id."""
     targets = []
+    headers = forward or {}
     for name in decision.candidates:
         spec = policy.models[name]
         if adapter is not None and name == adapter.base:
-            targets.append(Target(name, spec, adapter.adapter, adapter.path))
+            targets.append(Target(name, spec, adapter.adapter, adapter.path, headers))
         else:
-            targets.append(Target(name, spec, spec.endpoint.model))
+            targets.append(Target(name, spec, spec.endpoint.model, None, headers))
     return targets
 
 
@@ -171,10 +178,13 @@ async def _raise(exc: RouterError) -> Any:
     raise exc
 
 
-def _headers(ctx: RequestContext, decision: Decision, attempted: Attempted) -> dict[str, str]:
+def _headers(
+    ctx: RequestContext, decision: Decision, attempted: Attempted, upstream: Mapping[str, str] | None = None
+) -> dict[str, str]:
     target = attempted.target
     assert target is not None
     return {
+        **(upstream or {}),  # the upstream's x-ratelimit-* and retry-after; the gateway's own headers win
         "x-request-id": ctx.request_id,
         "x-router-route": decision.route,
         "x-router-tier": target.spec.tier,
@@ -187,39 +197,60 @@ def _headers(ctx: RequestContext, decision: Decision, attempted: Attempted) -> d
     }
 
 
-async def generate(gw: Gateway, ctx: RequestContext, body: dict[str, Any], path: str) -> Result:
-    """Chat and legacy completions: classify, decide, dispatch, respond (plain or streaming)."""
+async def generate(gw: Gateway, ctx: RequestContext, body: dict[str, Any], path: str, pick: PickUpstream | None = None) -> Result:
+    """Chat and legacy completions: classify, decide, dispatch, respond (plain or streaming).
+
+    `pick` chooses the upstream client per target (default: the gateway's); the Responses endpoint uses
+    it to send a request to upstreams that serve that API themselves. A cascade always uses the default.
+    The answer's `model` is renamed to what the client asked for, which the gateway accepts back.
+    """
     resolved = await resolve(gw, ctx, body.get("model"))
     record = RequestRecord(ctx.request_id, OPERATIONS[path], resolved.name, tenant=ctx.tenant, stream=body.get("stream") is True)
     record.started = ctx.started
     hints = await _admitted(gw, ctx, record, _models_of(ctx, resolved), body)
     try:
-        return await _generate(gw, ctx, body, path, resolved, record, hints)
+        return await _generate(gw, ctx, body, path, resolved, record, hints, pick)
     except BaseException:
         _release(gw, record)  # whatever ended the request before it was accounted (no-op if it was)
         raise
 
 
 async def _generate(
-    gw: Gateway, ctx: RequestContext, body: dict[str, Any], path: str, resolved: Resolved, record: RequestRecord, hints: Hints
+    gw: Gateway,
+    ctx: RequestContext,
+    body: dict[str, Any],
+    path: str,
+    resolved: Resolved,
+    record: RequestRecord,
+    hints: Hints,
+    pick: PickUpstream | None,
 ) -> Result:
     classification = judge(gw, ctx, body, resolved)
     decision = choose(gw, ctx, resolved, classification, hints)
-    targets = targets_for(ctx.policy, decision, resolved.adapter)
+    targets = targets_for(ctx.policy, decision, resolved.adapter, ctx.forward)
     _describe(record, decision, classification)
     if decision.strategy == "cascade":
-        return await _cascade(gw, ctx, body, path, decision, targets, record)
+        return await _cascade(gw, ctx, body, path, decision, targets, record, resolved.name)
+    pick = pick or gw.upstream_for
     guard = gw.guard(ctx.policy).for_tenant(ctx.tenant if ctx.policy.multi_tenant else None)
     if body.get("stream") is True:
-        outcome = await _or_account(gw, record, dispatch_stream(targets, gw.upstream_for, path, body, guard))
-        headers = _headers(ctx, decision, outcome.attempted)
-        return Result(
-            headers,
-            stream=_metered(gw, ctx, record, outcome.attempted, relay(outcome)),
-        )
-    plain = await _or_account(gw, record, dispatch_plain(targets, gw.upstream_for, path, body, guard))
+        outcome = await _or_account(gw, record, dispatch_stream(targets, pick, path, body, guard))
+        headers = _headers(ctx, decision, outcome.attempted, getattr(outcome.stream, "headers", None))
+        stream = _metered(gw, ctx, record, outcome.attempted, relay(outcome), resolved.name)
+        return Result(headers, stream=stream)
+    plain = await _or_account(gw, record, dispatch_plain(targets, pick, path, body, guard))
     account_plain(gw, ctx, record, plain.attempted, plain.reply.data)
-    return Result(_headers(ctx, decision, plain.attempted), plain.reply.body)
+    headers = _headers(ctx, decision, plain.attempted, plain.reply.headers)
+    return _renamed(Result(headers, plain.reply.body, data=plain.reply.data), resolved.name)
+
+
+def _renamed(result: Result, name: str) -> Result:
+    """A plain answer whose `model` is what the client asked for (not the upstream's own id)."""
+    data = result.data
+    if data is not None and "model" in data and data["model"] != name:
+        data["model"] = name
+        result.body = dumps(data)
+    return result
 
 
 OPERATIONS = {"chat/completions": "chat", "completions": "text_completion", "embeddings": "embeddings"}
@@ -285,15 +316,17 @@ def account_plain(gw: Gateway, ctx: RequestContext, record: RequestRecord, attem
 
 
 async def _metered(
-    gw: Gateway, ctx: RequestContext, record: RequestRecord, attempted: Attempted, stream: AsyncIterator[bytes]
+    gw: Gateway, ctx: RequestContext, record: RequestRecord, attempted: Attempted, stream: AsyncIterator[bytes], name: str
 ) -> AsyncIterator[bytes]:
-    """Pass the stream through unchanged; account it when it ends, however it ends."""
+    """Pass the stream through (its `model` renamed to `name`); account it when it ends, however it ends."""
     meter = StreamMeter(ctx.started)
     _fill(ctx, record, attempted)
+    assert attempted.target is not None
+    rename = renamer(attempted.target.upstream_model, name)
     try:
         async for chunk in stream:
             meter.feed(chunk)
-            yield chunk
+            yield rename(chunk)
     finally:
         await stream.aclose()  # type: ignore[attr-defined]
         record.interrupted = not meter.finished
@@ -314,6 +347,7 @@ async def _cascade(
     decision: Decision,
     targets: list[Target],
     record: RequestRecord,
+    name: str,
 ) -> Result:
     spec = ctx.policy.routes[decision.route].cascade
     guard = gw.guard(ctx.policy).for_tenant(ctx.tenant if ctx.policy.multi_tenant else None)
@@ -321,15 +355,16 @@ async def _cascade(
         done = await _or_account(gw, record, cascade_stream(targets, gw.upstream_for, path, body, spec, guard))
         assert done.stream_outcome is not None and done.stream is not None
         record.escalated, record.escalation_reason = done.escalated, done.verdict.reason
-        headers = _headers(ctx, decision, done.stream_outcome.attempted) | done.headers
-        stream = _metered(gw, ctx, record, done.stream_outcome.attempted, done.stream)
+        upstream = getattr(done.stream_outcome.stream, "headers", None)
+        headers = _headers(ctx, decision, done.stream_outcome.attempted, upstream) | done.headers
+        stream = _metered(gw, ctx, record, done.stream_outcome.attempted, done.stream, name)
         return Result(headers, stream=stream)
     done = await _or_account(gw, record, cascade_plain(targets, gw.upstream_for, path, body, spec, guard))
     assert done.plain is not None
     record.escalated, record.escalation_reason = done.escalated, done.verdict.reason
     account_plain(gw, ctx, record, done.plain.attempted, done.plain.reply.data)
-    headers = _headers(ctx, decision, done.plain.attempted) | done.headers
-    return Result(headers, done.plain.reply.body)
+    headers = _headers(ctx, decision, done.plain.attempted, done.plain.reply.headers) | done.headers
+    return _renamed(Result(headers, done.plain.reply.body, data=done.plain.reply.data), name)
 
 
 def _embedding_models(policy: Policy, name: Any, tenant: str | None = None) -> list[str]:
@@ -369,7 +404,7 @@ async def embeddings(gw: Gateway, ctx: RequestContext, body: dict[str, Any]) -> 
     await _admitted(gw, ctx, record, names, body)
     guard = gw.guard(ctx.policy).for_tenant(ctx.tenant if ctx.policy.multi_tenant else None)
     try:
-        work = dispatch_plain(targets_for(ctx.policy, decision), gw.upstream_for, "embeddings", body, guard)
+        work = dispatch_plain(targets_for(ctx.policy, decision, None, ctx.forward), gw.upstream_for, "embeddings", body, guard)
         outcome = await _or_account(gw, record, work)
         account_plain(gw, ctx, record, outcome.attempted, outcome.reply.data)
     except BaseException:

@@ -1,7 +1,7 @@
 """The hot path: the OpenAI POST endpoints served as plain ASGI, in front of the FastAPI app.
 
 FastAPI's routing, dependency and middleware layers cost about a third of a core at 2,000 requests/s
-(measured with py-spy under tests/bench/bench_gateway.py), so the three endpoints that carry model
+(measured with py-spy under tests/bench/bench_gateway.py), so the endpoints that carry model
 traffic are dispatched here by path and everything else falls through to FastAPI. The request body is
 read once, parsed once (orjson), checked, and handed to one pipeline function.
 
@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from router import pipeline
-from router.api import wire
+from router.api import responses, wire
 from router.errors import RouterError, Unavailable, error_parts
 from router.gateway import Gateway
 
@@ -45,6 +45,7 @@ ROUTES: dict[str, tuple[Callable[[dict[str, Any]], None], Run]] = {
     "/v1/chat/completions": (wire.check_chat, _chat),
     "/v1/completions": (wire.check_completion, _completions),
     "/v1/embeddings": (wire.check_embeddings, pipeline.embeddings),
+    "/v1/responses": (responses.check, responses.create),
 }
 
 

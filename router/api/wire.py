@@ -6,6 +6,7 @@ everything else is passed upstream untouched.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import secrets
 from collections.abc import Mapping
@@ -31,13 +32,22 @@ def request_id(request: Request) -> str:
     return rid
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def parse_json(raw: bytes) -> dict[str, Any]:
+    """orjson first; a body orjson refuses is read by Python's json, which (like the upstreams) accepts
+    a lone UTF-16 surrogate escape such as a "\ud83d" JavaScript left when it cut an emoji in half."""
     if not raw:
         raise BadRequest("request body is empty; expected a JSON object")
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc}") from None
+        try:
+            body = json.loads(raw, parse_constant=_no_constants)
+        except (ValueError, RecursionError):
+            raise BadRequest(f"request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
     return body

@@ -3,7 +3,11 @@
 A failure moves to the next candidate (connect error, timeout, 5xx, 429, garbage) as long as nothing
 has reached the client. A stream is committed only once its first chunk is in hand; after that an
 upstream failure ends the stream with an OpenAI-style error event and a clean close, never a hang.
-A 400/413/422 from an upstream is the request's own fault and goes back to the caller at once.
+A 400/413/422 from an upstream is the request's own fault and goes back to the caller at once, with
+the upstream's status, type, param and code. A timeout after an upstream took the request is not tried
+on another model (it may still be generating) unless the policy's `retries.fallback_after_timeout` says
+so. An error the gateway already retried, or that a retry would only repeat, says `x-should-retry:
+false`, which the OpenAI clients honour instead of retrying it themselves.
 A model whose circuit breaker is open is skipped without being tried; a retryable failure (429, 5xx,
 connect error) is retried on the same model with backoff while the retry budget allows, then the walk
 moves on (router.dispatch.reliability). A request waits for a connection slot on the model before it is
@@ -20,11 +24,12 @@ from typing import Any, TypeVar
 
 from router.dispatch.pool import PoolBusy, ShareExceeded
 from router.dispatch.reliability import Guard, retry_delay
-from router.errors import BadRequest, RouterError, Unavailable, UpstreamError, UpstreamTimeout, sse_error_event
-from router.upstream.base import ByteStream, Reply, Target, Upstream, UpstreamStatus
+from router.errors import RouterError, Unavailable, UpstreamError, UpstreamTimeout, sse_error_event
+from router.upstream.base import AcceptedTimeout, ByteStream, Reply, Target, Upstream, UpstreamStatus
 
 T = TypeVar("T")
 PickUpstream = Callable[[Target], Upstream]
+SHOULD_RETRY = "x-should-retry"
 
 
 @dataclass(slots=True)
@@ -76,7 +81,7 @@ async def _walk(targets: Sequence[Target], attempt: Callable[[Target], Awaitable
             except UpstreamStatus as exc:
                 if exc.client_fault:
                     await guard.report(target.name, True)  # the model is healthy; the request is not
-                    raise BadRequest(exc.upstream_message) from None
+                    raise _client_error(exc) from None
                 last = exc
             except UpstreamError as exc:
                 last = exc
@@ -84,6 +89,9 @@ async def _walk(targets: Sequence[Target], attempt: Callable[[Target], Awaitable
                 await guard.report(target.name, True)
                 return result
             await guard.report(target.name, False)
+            if isinstance(last, AcceptedTimeout) and not guard.retry.fallback_after_timeout:
+                last.headers[SHOULD_RETRY] = "false"  # the generation may still be running: not again, not elsewhere
+                raise last
             delay = retry_delay(guard.retry, tries, last, guard.rng) if tries < guard.retry.attempts else None
             if delay is None or not guard.budget.spend():
                 break
@@ -100,10 +108,22 @@ async def _walk(targets: Sequence[Target], attempt: Callable[[Target], Awaitable
     if last is None:
         raise Unavailable("every model of this route has an open circuit breaker; retry shortly", headers={"retry-after": "1"})
     attempted.fallbacks -= 1  # the last failure is not a hop to another model
+    retried = {SHOULD_RETRY: "false"} if attempted.retries or attempted.fallbacks else {}
     if len(attempted.errors) > 1:
         summary = "; ".join(attempted.errors)
-        raise (UpstreamTimeout if isinstance(last, UpstreamTimeout) else UpstreamError)(f"every candidate failed: {summary}")
+        kind = UpstreamTimeout if isinstance(last, UpstreamTimeout) else UpstreamError
+        raise kind(f"every candidate failed: {summary}", headers={**last.headers, **retried})
+    last.headers.update(retried)
+    if isinstance(last, UpstreamStatus) and last.upstream_status == 429:
+        raise _client_error(last, "rate_limit_error")  # the upstream's own limit, passed on with its Retry-After
     raise last
+
+
+def _client_error(exc: UpstreamStatus, default_type: str = "invalid_request_error") -> RouterError:
+    """The upstream's verdict on the request, with its status (400, 413, 422, 429), type, param and code."""
+    error = RouterError(exc.upstream_message, param=exc.upstream_param, code=exc.upstream_code, headers=exc.headers)
+    error.status, error.type = exc.upstream_status, exc.upstream_type or default_type
+    return error
 
 
 async def dispatch_plain(
@@ -117,7 +137,7 @@ async def dispatch_plain(
             async with asyncio.timeout(target.spec.timeouts.total):
                 return await pick(target).complete(target, path, body)
         except TimeoutError:
-            raise UpstreamTimeout(f"model {target.name!r} exceeded its total timeout") from None
+            raise AcceptedTimeout(f"model {target.name!r} exceeded its total timeout") from None
         finally:
             guard.release(target)
 
@@ -146,7 +166,7 @@ async def dispatch_stream(
             else:
                 guard.release(target)
             if isinstance(exc, TimeoutError):
-                raise UpstreamTimeout(f"model {target.name!r} sent no first chunk in time") from None
+                raise AcceptedTimeout(f"model {target.name!r} sent no first chunk in time") from None
             if isinstance(exc, StopAsyncIteration):
                 raise UpstreamError(f"model {target.name!r} closed the stream without data") from None
             raise

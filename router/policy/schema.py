@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 Tier = Literal["slm", "llm"]
 Strategy = Literal["classify", "cascade", "fixed"]
+Api = Literal["chat", "responses", "messages"]
 
 # litellm provider names that speak the OpenAI wire format: these go through the direct HTTP fast path.
 OPENAI_COMPATIBLE_PROVIDERS = frozenset(
@@ -36,6 +37,10 @@ class Endpoint(_Strict):
     api_key: str = Field("", description="use ${ENV_VAR}: secrets live only in the environment")
     api_version: str | None = Field(None, description="for providers that need one (Azure OpenAI)")
     headers: dict[str, str] = Field(default_factory=dict, description="extra headers sent upstream")
+    apis: list[Api] = Field(
+        default_factory=lambda: list[Api](["chat"]),
+        description="client APIs this endpoint serves natively (passed through); others are translated to chat completions",
+    )
 
     @property
     def fast_path(self) -> bool:
@@ -167,6 +172,10 @@ class RetrySpec(_Strict):
     base_delay_s: float = Field(0.05, ge=0, description="first backoff; doubles each try, with full jitter")
     max_delay_s: float = Field(2.0, gt=0, description="longest wait; a longer Retry-After moves on to the next model")
     budget_ratio: float = Field(0.2, ge=0, le=1, description="retries may add at most this share to the traffic")
+    fallback_after_timeout: bool = Field(
+        False,
+        description="after a model accepted a request and then timed out, try the next candidate (the generation may run twice)",
+    )
 
 
 class BreakerSpec(_Strict):
@@ -180,8 +189,21 @@ class BreakerSpec(_Strict):
     half_open_probes: int = Field(1, ge=1)
 
 
+class CorsSpec(_Strict):
+    """Cross-origin requests from browsers; off while `origins` is empty."""
+
+    origins: list[str] = Field(default_factory=list, description='allowed origins, e.g. "https://app.example.com", or "*"')
+    methods: list[str] = Field(default_factory=lambda: ["GET", "POST", "OPTIONS"])
+    headers: list[str] = Field(
+        default_factory=lambda: ["authorization", "content-type", "x-request-id", "x-router-tier", "x-router-latency-budget-ms",
+                                 "x-router-max-cost-usd", "x-router-session", "x-api-key", "anthropic-version"]
+    )  # fmt: skip
+    allow_credentials: bool = False
+    max_age_s: int = Field(600, ge=0, description="how long browsers may cache a preflight answer")
+
+
 class ServerSpec(_Strict):
-    max_body_bytes: int = Field(4 * 1024 * 1024, gt=0, description="larger request bodies get 413")
+    max_body_bytes: int = Field(32 * 1024 * 1024, gt=0, description="larger request bodies get 413")
     reload_interval_s: float = Field(0.5, gt=0, le=60, description="how often the policy file is checked")
     scorer: Literal["learned", "heuristic"] = Field("learned", description="the classifier behind strategy classify")
     expose_models: bool = Field(True, description="clients may name catalog models directly, as fixed routes")
@@ -196,6 +218,25 @@ class ServerSpec(_Strict):
     )
     retries: RetrySpec = Field(default_factory=RetrySpec)
     breaker: BreakerSpec = Field(default_factory=BreakerSpec)
+    forward_headers: list[str] = Field(
+        default_factory=list,
+        description="client request headers passed on to upstreams, besides traceparent, tracestate and x-request-id",
+    )
+    cors: CorsSpec = Field(default_factory=CorsSpec)
+
+    @field_validator("forward_headers")
+    @classmethod
+    def _forwardable(cls, names: list[str]) -> list[str]:
+        framing = {"host", "content-length", "content-type", "transfer-encoding", "connection", "keep-alive", "te",
+                   "upgrade", "accept-encoding", "trailer", "proxy-authorization"}  # fmt: skip
+        for name in names:
+            if name.lower() in framing:
+                raise ValueError(f"header {name!r} is the gateway's own to set and cannot be forwarded")
+        return [name.lower() for name in names]
+
+    response_ttl_s: float = Field(
+        30 * 86400, gt=0, description="how long stored Responses-API responses can be continued (previous_response_id)"
+    )
 
 
 class PolicyFile(_Strict):

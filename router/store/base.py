@@ -37,6 +37,9 @@ Two implementations keep the same semantics and run the same contract tests:
         reservations into real spend and corrects the tokens/min reservation, atomically per tenant.
     Adapters      put_adapter, put_adapters (bulk), delete_adapter, get_adapter, list_adapters
         Tenants' LoRA adapters registered at run time; lookups are hash lookups, O(1) in the registry size.
+    Responses     put_response(tenant, response_id, doc, ttl_s, now=None); get_response(tenant, response_id, now=None)
+        Stored Responses-API responses (a JSON document each) that `previous_response_id` continues, per
+        tenant: one tenant never reads another's. Each expires `ttl_s` after it was put.
     Health        ping() -> bool; aclose(); stats: StoreStats
 
 Times are UNIX seconds (`time.time()`, the caller's clock; replicas need NTP-synchronised clocks) and
@@ -312,6 +315,13 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def list_adapters(self, tenant: str) -> list[Adapter]:
         """The tenant's adapters sorted by name."""
+
+    # Stored responses
+    @abc.abstractmethod
+    async def put_response(self, tenant: str, response_id: str, doc: bytes, ttl_s: float, now: float | None = None) -> None: ...
+
+    @abc.abstractmethod
+    async def get_response(self, tenant: str, response_id: str, now: float | None = None) -> bytes | None: ...
 
     # Health
     @abc.abstractmethod

@@ -12,6 +12,7 @@ All keys start with a configurable prefix (default "router:"); none ever holds a
     t:{tenant}:meta, t:{tenant}:rpm,   admission: totals and lease amounts (hash), requests/min and tokens/min
     t:{tenant}:tpm, t:{tenant}:lease   logs (zsets of "seq:units" by time), in-flight leases by expiry (zset)
     adapters:{tenant}                  name -> {"base_model", "adapter_module"} (hash)
+    resp:{tenant}:{response_id}        a stored Responses-API response (JSON string); TTL set by the policy
 
 Ledger members are JSON pairs so that names containing ":" can never collide.
 """
@@ -60,6 +61,9 @@ class Keys:
 
     def adapters(self, tenant: str) -> str:
         return self._k("adapters", tenant)
+
+    def response(self, tenant: str, response_id: str) -> str:
+        return self._k("resp", tenant, response_id)
 
 
 def spend_ttl(period: str) -> int:

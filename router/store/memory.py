@@ -7,7 +7,7 @@ Redis store. Rate logs of idle keys are swept every few thousand hits so memory 
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -34,6 +34,8 @@ from router.store.base import (
 )
 
 SWEEP_EVERY = 4096
+MAX_RESPONSES = 100_000  # stored responses kept in process at most (count and bytes); the oldest go first
+MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -77,6 +79,8 @@ class MemoryStore(Store):
         self._adapters: dict[str, dict[str, Adapter]] = {}  # tenant -> name -> adapter
         self._tenants: dict[str, TenantLimits] = {}
         self._window_s = 60.0
+        self._responses: OrderedDict[tuple[str, str], tuple[float, bytes]] = OrderedDict()  # -> (expires, doc)
+        self._response_bytes = 0
 
     # Rate limits
     async def hit(self, key: str, limit: int, window_s: float, cost: int = 1, now: float | None = None) -> RateDecision:
@@ -230,6 +234,25 @@ class MemoryStore(Store):
 
     async def list_adapters(self, tenant: str) -> list[Adapter]:
         return sorted(self._adapters.get(tenant, {}).values(), key=lambda a: a.name)
+
+    # Stored responses
+    async def put_response(self, tenant: str, response_id: str, doc: bytes, ttl_s: float, now: float | None = None) -> None:
+        now = clock(now)
+        responses, key = self._responses, (tenant, response_id)
+        if key in responses:
+            self._response_bytes -= len(responses.pop(key)[1])
+        while responses and (
+            len(responses) >= MAX_RESPONSES
+            or self._response_bytes + len(doc) > MAX_RESPONSE_BYTES
+            or next(iter(responses.values()))[0] <= now
+        ):
+            self._response_bytes -= len(responses.popitem(last=False)[1][1])  # the oldest first
+        responses[key] = (now + ttl_s, doc)
+        self._response_bytes += len(doc)
+
+    async def get_response(self, tenant: str, response_id: str, now: float | None = None) -> bytes | None:
+        entry = self._responses.get((tenant, response_id))
+        return entry[1] if entry is not None and entry[0] > clock(now) else None
 
     # Health
     async def ping(self) -> bool:

@@ -368,6 +368,19 @@ class RedisStore(Store):
         await self._local.put_adapters(adapters)
         return adapters
 
+    # Stored responses
+    async def put_response(self, tenant: str, response_id: str, doc: bytes, ttl_s: float, now: float | None = None) -> None:
+        ms = max(1, int(ttl_s * 1000))
+        res = await self.guard.run(lambda: self._r.set(self.keys.response(tenant, response_id), doc, px=ms))
+        if isinstance(res, Down):  # kept here, and read back from here, until Redis is back
+            await self._local.put_response(tenant, response_id, doc, ttl_s, now)
+
+    async def get_response(self, tenant: str, response_id: str, now: float | None = None) -> bytes | None:
+        res = await self.guard.run(lambda: self._r.get(self.keys.response(tenant, response_id)))
+        if isinstance(res, Down) or res is None:
+            return await self._local.get_response(tenant, response_id, now)
+        return res.encode() if isinstance(res, str) else bytes(res)
+
     # Outage buffer
     async def _flush(self) -> None:
         """Write the outage buffer back in one MULTI/EXEC: all of it or, on failure, none (then restored)."""

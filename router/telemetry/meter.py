@@ -13,18 +13,44 @@ from typing import Any
 from router.dispatch.sse import EventSplitter, parse_event
 from router.policy.schema import ModelSpec
 
+RESPONSE_DONE = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
 
 def usage_of(data: dict[str, Any]) -> tuple[int, int] | None:
+    """(prompt, completion) tokens of a chat answer or chunk, or of a Responses-API response or event."""
+    if isinstance(data.get("response"), dict):  # a Responses-API stream event
+        data = data["response"]
     usage = data.get("usage")
     if not isinstance(usage, dict):
         return None
-    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens", 0)
+    if "input_tokens" in usage:
+        prompt, completion = usage.get("input_tokens"), usage.get("output_tokens", 0)
+    else:
+        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens", 0)
     if not isinstance(prompt, int) or not isinstance(completion, int):
         return None
     return prompt, completion
 
 
+def _response_text(data: dict[str, Any]) -> str:
+    kind = data.get("type")
+    if kind in ("response.output_text.delta", "response.function_call_arguments.delta"):
+        return str(data.get("delta") or "")
+    parts = []
+    for item in data.get("output") or []:
+        if isinstance(item, dict):
+            if item.get("type") == "function_call":
+                parts.append(str(item.get("arguments") or ""))
+            for part in item.get("content") or []:
+                if isinstance(part, dict) and part.get("type") == "output_text":
+                    parts.append(str(part.get("text") or ""))
+    return "".join(parts)
+
+
 def text_of(data: dict[str, Any]) -> str:
+    """The generated text (and tool-call arguments) of a chat answer or chunk, or of a Responses-API answer."""
+    if "choices" not in data:
+        return _response_text(data)
     parts = []
     for choice in data.get("choices") or []:
         if isinstance(choice, dict):
@@ -59,6 +85,8 @@ class StreamMeter:
                 continue
             if "error" in event:
                 continue
+            if event.get("type") in RESPONSE_DONE:
+                self.finished = True
             text = text_of(event)
             if text:
                 if self.first_content is None:

@@ -16,7 +16,8 @@ import httpx
 import orjson
 
 from router.errors import UpstreamError, UpstreamTimeout
-from router.upstream.base import ByteStream, Reply, Target, UpstreamStatus
+from router.upstream.base import AcceptedTimeout, ByteStream, Reply, Target, UpstreamStatus
+from router.upstream.passing import dumps, loads
 from router.upstream.transport import STREAM, AiohttpTransport
 
 MAX_ERROR_MESSAGE = 500
@@ -45,18 +46,40 @@ def _headers(target: Target) -> httpx.Headers:
     return httpx.Headers(headers)
 
 
-def _timeout(target: Target) -> dict[str, float]:
+def _timeout(target: Target, stream: bool) -> dict[str, float]:
+    """A stream's reads wait for the next chunk (first_token, then idle); a plain answer's first byte is
+    its last, so its read waits as long as the total timeout allows."""
     t = target.spec.timeouts
-    return {"connect": t.connect, "read": max(t.first_token, t.idle), "write": t.connect, "pool": t.connect}
+    read = max(t.first_token, t.idle) if stream else t.total
+    return {"connect": t.connect, "read": read, "write": t.connect, "pool": t.connect}
 
 
-def _error_message(body: bytes) -> str:
+def _short(value: Any) -> str | None:
+    return value[:MAX_ERROR_MESSAGE] if isinstance(value, str) and value else None
+
+
+def _error_status(status: int, body: bytes, response: httpx.Response) -> UpstreamStatus:
+    """The upstream's error with its message, type, param and code (OpenAI's shape, or vLLM's flat one)."""
     try:
         data = orjson.loads(body)
-        message = data["error"]["message"] if isinstance(data.get("error"), dict) else data.get("error") or data
+        error = data["error"] if isinstance(data.get("error"), dict) else data
+        message = error.get("message") or data.get("error") or data
     except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError):
-        message = body[:MAX_ERROR_MESSAGE].decode("utf-8", "replace")
-    return str(message)[:MAX_ERROR_MESSAGE]
+        error, message = {}, body[:MAX_ERROR_MESSAGE].decode("utf-8", "replace")
+    return UpstreamStatus(
+        status,
+        str(message)[:MAX_ERROR_MESSAGE],
+        _retry_after(response),
+        error_type=_short(error.get("type")),
+        param=_short(error.get("param")),
+        code=_short(error.get("code")),
+        headers=passed_headers(response),
+    )
+
+
+def passed_headers(response: httpx.Response) -> dict[str, str]:
+    """Upstream headers the client sees too: rate-limit state and Retry-After."""
+    return {k: v for k, v in response.headers.items() if k.startswith("x-ratelimit-") or k == "retry-after"}
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -79,7 +102,8 @@ def _transport_error(exc: httpx.HTTPError, target: Target) -> UpstreamError:
     cause = exc.__cause__ or exc
     text = f"{type(cause).__name__}: {cause}".strip().rstrip(":")
     if _is_timeout(exc):
-        return UpstreamTimeout(f"model {target.name!r} timed out ({text})")
+        kind = UpstreamTimeout if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout) else AcceptedTimeout
+        return kind(f"model {target.name!r} timed out ({text})")
     return UpstreamError(f"model {target.name!r} is unreachable ({text})")
 
 
@@ -115,10 +139,14 @@ class OpenAICompatUpstream:
         return prepared
 
     def _request(self, target: Target, path: str, body: dict[str, Any]) -> httpx.Request:
-        payload = orjson.dumps({**body, "model": target.upstream_model})
+        payload = dumps({**body, "model": target.upstream_model})
         url, ready = self._prepare(target, path)
-        extensions = {"timeout": _timeout(target), STREAM: body.get("stream") is True}
+        stream = body.get("stream") is True
+        extensions = {"timeout": _timeout(target, stream), STREAM: stream}
         headers = ready.copy()
+        for name, value in target.headers.items():
+            if name not in headers:  # never the endpoint's own credentials, host or framing
+                headers[name] = value
         headers["content-length"] = str(len(payload))
         return httpx.Request("POST", url, stream=httpx.ByteStream(payload), headers=headers, extensions=extensions)
 
@@ -146,7 +174,7 @@ class OpenAICompatUpstream:
             url,
             json=payload,
             headers=headers,
-            extensions={"timeout": _timeout(target)},
+            extensions={"timeout": _timeout(target, False)},
         )
         try:
             response = await self._transport.handle_async_request(request)
@@ -164,14 +192,14 @@ class OpenAICompatUpstream:
         finally:
             await response.aclose()
         if response.status_code >= 400:
-            raise UpstreamStatus(response.status_code, _error_message(content), _retry_after(response))
+            raise _error_status(response.status_code, content, response)
         try:
-            data = orjson.loads(content)
+            data = loads(content)
         except orjson.JSONDecodeError:
             raise UpstreamError(f"model {target.name!r} answered with a body that is not JSON") from None
         if not isinstance(data, dict):
             raise UpstreamError(f"model {target.name!r} answered with JSON that is not an object")
-        return Reply(content, data)
+        return Reply(content, data, passed_headers(response))
 
     async def open_stream(self, target: Target, path: str, body: dict[str, Any]) -> ByteStream:
         response = await self._send(target, path, body)
@@ -180,7 +208,7 @@ class OpenAICompatUpstream:
                 content = await _read(response)
             finally:
                 await response.aclose()
-            raise UpstreamStatus(response.status_code, _error_message(content), _retry_after(response))
+            raise _error_status(response.status_code, content, response)
         return _RawStream(response, target)
 
     async def aclose(self) -> None:
@@ -193,6 +221,7 @@ class _RawStream:
     def __init__(self, response: httpx.Response, target: Target) -> None:
         self._response = response
         self._target = target
+        self.headers = passed_headers(response)
 
     async def __aiter__(self) -> Any:
         try:

@@ -40,7 +40,9 @@ def test_local_example_serves_from_the_local_servers(slm: Upstream, tmp_path: Pa
     env = {"VLLM_BASE_URL": slm.base_url, "LLAMACPP_BASE_URL": slm.base_url, "OLLAMA_BASE_URL": slm.base_url}
     gw = start_gateway(_text("local-and-openai.yaml"), tmp_path, env=env)
     try:
-        r = httpx.post(f"{gw.base_url}/chat/completions", json={"model": "local", "messages": [{"role": "user", "content": "hi"}]})
+        r = httpx.post(
+            f"{gw.base_url}/chat/completions", json={"model": "local", "messages": [{"role": "user", "content": "hi"}]}
+        )
         assert r.status_code == 200, r.text
         assert (r.headers["x-router-model"], r.headers["x-router-tier"]) == ("local-vllm", "slm")
         assert slm.received()[-1]["body"]["model"] == "microsoft/Phi-3-mini-4k-instruct"

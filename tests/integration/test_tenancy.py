@@ -90,7 +90,7 @@ def test_scope_and_overrides(tgw: Gateway) -> None:
     ok = chat(tgw, ACME, "auto")
     assert (ok.headers["x-router-tier"], ok.headers["x-router-reason"]) == ("llm", "threshold")  # acme's threshold 0.0
     ids = {m.id for m in openai.OpenAI(base_url=tgw.base_url, api_key=ACME).models.list()}
-    assert ids == {"auto", "small", "acme-support"}
+    assert ids == {"auto", "small", "acme-support", "embedder"}  # embedding models are listed too (issue 14)
 
 
 def test_adapters_are_isolated(tgw: Gateway, slm: Upstream) -> None:

@@ -4,8 +4,11 @@ request it receives so tests can check exactly what the gateway sent.
 
 Run: python -m tests.support.upstream --port 0 --name slm   (prints "READY <port>" when listening)
 Control: POST /_control {"mode": ..., ...}; GET /_received; POST /_reset.
-Modes: ok, status (status, retry_after), garbage, hang, stall_after (chunks before stalling),
-close_mid (chunks before dropping the connection), fail_rate (status on a share of requests).
+Modes: ok, status (status, retry_after, error: the error object to answer), garbage, hang, stall_after
+(chunks before stalling), close_mid (chunks before dropping the connection), fail_rate (status on a share
+of requests). Other settings: reply (the text), tool_calls ([{name, arguments}], plain and streamed),
+script (a list of such settings, one per chat request, in order),
+headers (added to every answer), delay_ms. POST /v1/responses answers natively (OpenAI's Responses API).
 Any mode: fail_marker (answer `status`, default 500, to requests whose text contains it).
 """
 
@@ -38,11 +41,13 @@ def _note(state: State, request: web.Request, body: dict[str, Any]) -> None:
 
 
 def _text(body: dict[str, Any]) -> str:
-    for msg in reversed(body.get("messages") or []):
+    if isinstance(body.get("input"), str):
+        return str(body["input"])
+    for msg in reversed(body.get("messages") or body.get("input") or []):
         if isinstance(msg, dict) and msg.get("role") == "user":
             content = msg.get("content")
             if isinstance(content, list):
-                return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+                return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and "text" in p)
             return str(content)
     prompt = body.get("prompt")
     return prompt if isinstance(prompt, str) else json.dumps(prompt)
@@ -82,9 +87,8 @@ async def _gate(state: State, request: web.Request) -> web.StreamResponse | None
     if fail:
         status = int(control.get("status", 500))
         headers = {"retry-after": str(control["retry_after"])} if "retry_after" in control else {}
-        return web.json_response(
-            {"error": {"message": f"{state.name} failing on purpose", "type": "server_error"}}, status=status, headers=headers
-        )
+        error = control.get("error") or {"message": f"{state.name} failing on purpose", "type": "server_error"}
+        return web.json_response({"error": error}, status=status, headers={**headers, **control.get("headers", {})})
     if mode == "garbage":
         return web.Response(body=b"<html>definitely not json", content_type="text/html")
     return None
@@ -110,6 +114,9 @@ async def chat(request: web.Request) -> web.StreamResponse:
     early = await _gate(state, request)
     if early is not None:
         return early
+    if state.control.get("script"):  # one scripted answer per request: {"reply": ...} or {"tool_calls": [...]}
+        step = state.control["script"].pop(0)
+        state.control = {k: v for k, v in state.control.items() if k not in ("reply", "tool_calls")} | step
     words = _words(state, body)
     is_chat = request.path.endswith("chat/completions")
     model = body.get("model")
@@ -137,7 +144,8 @@ async def chat(request: web.Request) -> web.StreamResponse:
         n = int(body.get("n") or 1)
         choices = [dict(choice, index=i) for i in range(n)]
         return web.json_response(
-            {
+            headers=state.control.get("headers", {}),
+            data={
                 "id": f"cmpl-{state.name}",
                 "object": "chat.completion" if is_chat else "text_completion",
                 "created": int(time.time()),
@@ -145,7 +153,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
                 "choices": choices,
                 "usage": _usage(body, words),
                 "system_fingerprint": state.name,
-            }
+            },
         )
     return await _stream(state, request, body, words, is_chat, finish)
 
@@ -153,8 +161,10 @@ async def chat(request: web.Request) -> web.StreamResponse:
 async def _stream(
     state: State, request: web.Request, body: dict[str, Any], words: list[str], is_chat: bool, finish: str
 ) -> web.StreamResponse:
-    response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+    response = web.StreamResponse(headers={"content-type": "text/event-stream", **state.control.get("headers", {})})
     await response.prepare(request)
+    if is_chat and "tool_calls" in state.control:
+        return await _stream_calls(state, response, body)
     interval = float(state.control.get("interval_ms", 0)) / 1000
     mode = state.control.get("mode")
     stop_after = int(state.control.get("chunks", 2))
@@ -212,6 +222,99 @@ async def _stream(
         }
         await response.write(b"data: " + json.dumps(usage).encode() + b"\n\n")
     await response.write(b"data: [DONE]\n\n")
+    await response.write_eof()
+    return response
+
+
+async def _stream_calls(state: State, response: web.StreamResponse, body: dict[str, Any]) -> web.StreamResponse:
+    """Tool calls as OpenAI streams them: id and name first, then the arguments in pieces."""
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        data = {"id": f"cmpl-{state.name}", "object": "chat.completion.chunk", "created": 0, "model": body.get("model")}
+        return b"data: " + json.dumps({**data, "choices": [choice]}).encode() + b"\n\n"
+
+    await response.write(chunk({"role": "assistant", "content": None}))
+    for i, call in enumerate(state.control["tool_calls"]):
+        head = {"index": i, "id": f"call_{i}", "type": "function", "function": {"name": call["name"], "arguments": ""}}
+        await response.write(chunk({"tool_calls": [head]}))
+        args = call["arguments"]
+        for piece in (args[: len(args) // 2], args[len(args) // 2 :]):
+            await response.write(chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}))
+    await response.write(chunk({}, "tool_calls"))
+    if (body.get("stream_options") or {}).get("include_usage"):
+        usage = {"id": f"cmpl-{state.name}", "object": "chat.completion.chunk", "created": 0, "model": body.get("model")}
+        usage |= {"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12}}
+        await response.write(b"data: " + json.dumps(usage).encode() + b"\n\n")
+    await response.write(b"data: [DONE]\n\n")
+    await response.write_eof()
+    return response
+
+
+async def responses(request: web.Request) -> web.StreamResponse:
+    """OpenAI's Responses API, natively: one output message, plain or as semantic events."""
+    state: State = request.app["state"]
+    body = await request.json()
+    _note(state, request, body)
+    early = await _gate(state, request)
+    if early is not None:
+        return early
+    words = [f"[{state.name}] native:", *_words(state, body)[3:]] if "reply" not in state.control else _words(state, body)
+    text = " ".join(words)
+    usage = {
+        "input_tokens": 9,
+        "output_tokens": len(words),
+        "total_tokens": 9 + len(words),
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": 0},
+    }
+    part = {"type": "output_text", "text": text, "annotations": []}
+    item = {"type": "message", "id": "msg_up", "status": "completed", "role": "assistant", "content": [part]}
+    resp = {
+        "id": f"resp_up{state.rng.getrandbits(64):016x}",
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "completed",
+        "model": body.get("model"),
+        "output": [item],
+        "usage": usage,
+        "tools": [],
+        "tool_choice": "auto",
+        "parallel_tool_calls": True,
+        "error": None,
+        "incomplete_details": None,
+    }
+    if not body.get("stream"):
+        return web.json_response(resp, headers=state.control.get("headers", {}))
+    response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+    await response.prepare(request)
+    start = dict(resp, status="in_progress", output=[], usage=None)
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "response": start},
+        {"type": "response.output_item.added", "output_index": 0, "item": dict(item, status="in_progress", content=[])},
+        {
+            "type": "response.content_part.added",
+            "item_id": "msg_up",
+            "output_index": 0,
+            "content_index": 0,
+            "part": dict(part, text=""),
+        },
+        *(
+            {
+                "type": "response.output_text.delta",
+                "item_id": "msg_up",
+                "output_index": 0,
+                "content_index": 0,
+                "delta": w if i == 0 else " " + w,
+            }
+            for i, w in enumerate(words)
+        ),
+        {"type": "response.output_text.done", "item_id": "msg_up", "output_index": 0, "content_index": 0, "text": text},
+        {"type": "response.output_item.done", "output_index": 0, "item": item},
+        {"type": "response.completed", "response": resp},
+    ]
+    for seq, event in enumerate(events):
+        await response.write(f"event: {event['type']}\ndata: {json.dumps({**event, 'sequence_number': seq})}\n\n".encode())
     await response.write_eof()
     return response
 
@@ -321,6 +424,7 @@ def make_app(name: str) -> web.Application:
     app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_get("/v1/models", models)
     app.router.add_post("/v1/messages", anthropic_messages)
+    app.router.add_post("/v1/responses", responses)
     app.router.add_post("/v1/load_lora_adapter", load_lora)
     app.router.add_post("/_control", control)
     app.router.add_get("/_received", received)

@@ -180,6 +180,7 @@ class _Slotted:
     def __init__(self, stream: ByteStream, guard: Guard, target: Target) -> None:
         self._stream, self._guard, self._target = stream, guard, target
         self._held = True
+        self.headers = getattr(stream, "headers", None)  # the upstream's response headers, when it has them
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return aiter(self._stream)

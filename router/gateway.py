@@ -15,7 +15,9 @@ from router.classify.classifier import Classifier
 from router.classify.heuristic import HeuristicScorer
 from router.classify.scores import Scorer
 from router.classify.tokens import TokenCounter
+from router.dispatch.board import BreakerBoard
 from router.dispatch.load import LoadTracker
+from router.dispatch.pool import ModelPools
 from router.dispatch.reliability import Guard, RetryBudget, breaker_config
 from router.policy.compiled import Policy
 from router.policy.reload import PolicyHolder
@@ -30,6 +32,7 @@ from router.telemetry.logs import AccessLog
 from router.telemetry.metrics import PrometheusObserver
 from router.telemetry.record import Observer
 from router.tenancy.auth import admin_key_digest
+from router.tenancy.limits import Admitter
 from router.tenancy.usage import UsageLedger
 from router.upstream.base import Target, Upstream
 from router.upstream.openai_compat import OpenAICompatUpstream, make_transport
@@ -78,7 +81,9 @@ class Gateway:
     store: Store = field(default_factory=MemoryStore)
     latency: LatencyTracker = field(default_factory=LatencyTracker)
     ledger: UsageLedger | None = None
-    breaker_states: dict[str, str] = field(default_factory=dict)  # kept by dispatch
+    board: BreakerBoard | None = None  # breakers as this process reads them (built on the store)
+    pools: ModelPools = field(default_factory=ModelPools)  # connection slots per model
+    admitter: Admitter | None = None  # tenants' limits (built on the store)
     retry_budget: RetryBudget = field(default_factory=RetryBudget)
     rng: random.Random = field(default_factory=random.Random)  # backoff jitter
     metrics: PrometheusObserver | None = None  # renders GET /metrics
@@ -108,6 +113,12 @@ class Gateway:
             gateway.shadow = PolicyHolder(path if path.is_absolute() else settings.policy_path.parent / path)
         return gateway
 
+    def __post_init__(self) -> None:
+        if self.board is None:
+            self.board = BreakerBoard(self.store)
+        if self.admitter is None:
+            self.admitter = Admitter(self.store)
+
     def scorer(self, policy: Policy) -> Scorer:
         """The scorer a policy asks for (kind and weights file), loaded once per weights file version: an
         edit pointing at other weights, or new weights written over the named file, apply on the next
@@ -132,15 +143,17 @@ class Gateway:
         built = self._guard
         if built is None or built[0] is not policy:
             server = policy.spec.server
-            guard = Guard(
-                self.store, breaker_config(server.breaker), server.retries, self.retry_budget, self.breaker_states, self.rng
-            )
+            assert self.board is not None
+            self.board.watch(policy.models)
+            guard = Guard(self.board, breaker_config(server.breaker), server.retries, self.retry_budget, self.rng, self.pools,
+                          server.model_connections, server.tenant_model_share)  # fmt: skip
             built = self._guard = (policy, guard)
         return built[1]
 
     def breaker_snapshot(self) -> dict[str, str]:
         """Circuit-breaker state per catalog model (closed, open, half_open), as last seen by this process."""
-        return dict(self.breaker_states)
+        assert self.board is not None
+        return {name: state for name, state in self.board.states.items() if "#" not in name}
 
     def upstream_for(self, target: Target) -> Upstream:
         if target.spec.endpoint.fast_path:
@@ -166,6 +179,10 @@ class Gateway:
         self.flush_reports()
         if self.ledger is not None:
             await self.ledger.drain()
+        if self.admitter is not None:
+            await self.admitter.drain()
+        if self.board is not None:
+            await self.board.aclose()
         await self.store.aclose()
         await self.fast.aclose()
         if self.slow is not None:

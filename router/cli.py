@@ -159,7 +159,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
             body = dict(row) if "messages" in row else {"messages": [{"role": "user", "content": str(row.get("prompt", ""))}]}
             body["model"] = args.route
             classification, decision = pipeline.plan(gw, ctx, body, resolved, ctx.hints)
-            result: dict[str, Any] = classification.as_dict() | {
+            result: dict[str, Any] = classification.as_dict(explain=False) | {
                 "tier": decision.tier,
                 "model": decision.candidates[0],
                 "reason": decision.reason,
@@ -294,7 +294,7 @@ def parser() -> argparse.ArgumentParser:
     classify.set_defaults(func=cmd_classify)
 
     try:
-        from router.classify.commands import add_subcommands
+        from router.learn.commands import add_subcommands
     except ImportError:
         pass
     else:

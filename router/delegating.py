@@ -18,7 +18,17 @@ from router.dispatch.attempts import PlainOutcome, StreamOutcome, dispatch_plain
 from router.dispatch.delegate import Delegation, ExpertAnswer, Final, check_caller_tools
 from router.errors import BadRequest, RouterError, UpstreamTimeout
 from router.gateway import Gateway
-from router.pipeline import RequestContext, Result, _finish, _headers, _metered, _or_account, _renamed, account_plain
+from router.pipeline import (
+    RequestContext,
+    Result,
+    _finish,
+    _headers,
+    _metered,
+    _or_account,
+    _renamed,
+    account_plain,
+    tenant_guard,
+)
 from router.policy.decide import Decision, Hints
 from router.policy.schema import RouteSpec
 from router.telemetry.meter import text_of
@@ -40,7 +50,7 @@ async def delegate(
     if path != "chat/completions":
         raise BadRequest(f"route {decision.route!r} delegates to experts and serves chat completions only", param="model")
     check_caller_tools(body, route)
-    guard = gw.guard(ctx.policy)
+    guard = tenant_guard(gw, ctx)
     numbers = iter(range(1, 1 << 30))
 
     def sub_record(kind: str, model: str, reason: str) -> RequestRecord:

@@ -6,6 +6,7 @@ No module globals: tests build as many gateways as they like in one process.
 from __future__ import annotations
 
 import logging
+import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,9 @@ from router.classify.classifier import Classifier
 from router.classify.heuristic import HeuristicScorer
 from router.classify.scores import Scorer
 from router.classify.tokens import TokenCounter
+from router.dispatch.board import BreakerBoard
 from router.dispatch.load import LoadTracker
+from router.dispatch.pool import ModelPools
 from router.dispatch.reliability import Guard, RetryBudget, breaker_config
 from router.policy.compiled import Policy
 from router.policy.reload import PolicyHolder
@@ -30,6 +33,7 @@ from router.telemetry.metrics import PrometheusObserver
 from router.telemetry.record import Observer
 from router.telemetry.scrape import Exposition
 from router.tenancy.auth import admin_key_digest
+from router.tenancy.limits import Admitter
 from router.tenancy.usage import UsageLedger
 from router.upstream.base import Target, Upstream
 from router.upstream.openai_compat import OpenAICompatUpstream, make_transport
@@ -37,17 +41,32 @@ from router.upstream.openai_compat import OpenAICompatUpstream, make_transport
 log = logging.getLogger("router")
 
 
-def load_scorer(kind: str) -> Scorer:
-    """The learned scorer with its shipped weights; the heuristic one when asked, or if weights are absent."""
+def load_scorer(kind: str, weights: Path | None = None) -> Scorer:
+    """The learned scorer with the given weights (default: the shipped ones); the heuristic one when asked.
+    Weights that cannot be read fall back to the shipped ones, then to the heuristic scorer, with a log line:
+    a bad file must not take classification down."""
     if kind == "learned":
-        try:
-            from router.classify.learned import LearnedScorer
+        from router.classify.learned import LearnedScorer
 
-            scorer: Scorer = LearnedScorer.from_package()
-            return scorer
-        except (ImportError, OSError, ValueError) as exc:
+        if weights is not None:
+            try:
+                return LearnedScorer.from_file(weights)
+            except (OSError, ValueError, KeyError) as exc:
+                log.error("scorer weights %s unusable (%s); using the packaged weights", weights, exc)
+        try:
+            return LearnedScorer.from_package()
+        except (OSError, ValueError, KeyError) as exc:
             log.warning("learned scorer unavailable (%s); using the heuristic scorer", exc)
     return HeuristicScorer()
+
+
+def weights_path(policy: Policy) -> Path | None:
+    """The policy's `server.scorer_weights`, relative paths read from the policy file's directory."""
+    name = policy.spec.server.scorer_weights
+    if name is None:
+        return None
+    path = Path(name).expanduser()
+    return path if path.is_absolute() else Path(policy.source).parent / path
 
 
 @dataclass(slots=True)
@@ -59,11 +78,13 @@ class Gateway:
     slow: Upstream | None = None  # litellm, created on first use
     draining: bool = False
     admin_digest: str | None = field(default_factory=admin_key_digest)  # sha256 of ROUTER_ADMIN_KEY
-    scorers: dict[str, Scorer] = field(default_factory=dict)
+    scorers: dict[tuple[str, str, int], Scorer] = field(default_factory=dict)  # (kind, weights, mtime_ns)
     store: Store = field(default_factory=MemoryStore)
     latency: LatencyTracker = field(default_factory=LatencyTracker)
     ledger: UsageLedger | None = None
-    breaker_states: dict[str, str] = field(default_factory=dict)  # kept by dispatch
+    board: BreakerBoard | None = None  # breakers as this process reads them (built on the store)
+    pools: ModelPools = field(default_factory=ModelPools)  # connection slots per model
+    admitter: Admitter | None = None  # tenants' limits (built on the store)
     retry_budget: RetryBudget = field(default_factory=RetryBudget)
     rng: random.Random = field(default_factory=random.Random)  # backoff jitter
     metrics: PrometheusObserver | None = None  # the metrics fed by finished requests
@@ -88,18 +109,35 @@ class Gateway:
         gateway.access_log = AccessLog.open(settings.access_log)
         consumers: list[Observer] = [gateway.latency, gateway.ledger, gateway.metrics, gateway.access_log]
         gateway.reporting = Batched(consumers, then=[gateway.access_log])
-        gateway.scorer(policies.current.spec.server.scorer)  # load weights at start, not on a request
+        gateway.scorer(policies.current)  # load weights at start, not on a request
         shadow = settings.shadow_policy or policies.current.spec.server.shadow
         if shadow is not None:
             path = Path(shadow)
             gateway.shadow = PolicyHolder(path if path.is_absolute() else settings.policy_path.parent / path)
         return gateway
 
-    def scorer(self, kind: str) -> Scorer:
-        """The scorer a policy asks for, loaded once per process."""
-        scorer = self.scorers.get(kind)
+    def __post_init__(self) -> None:
+        if self.board is None:
+            self.board = BreakerBoard(self.store)
+        if self.admitter is None:
+            self.admitter = Admitter(self.store)
+
+    def scorer(self, policy: Policy) -> Scorer:
+        """The scorer a policy asks for (kind and weights file), loaded once per weights file version: an
+        edit pointing at other weights, or new weights written over the named file, apply on the next
+        request. Costs one stat per request when the policy names a file."""
+        kind = policy.spec.server.scorer
+        path = weights_path(policy) if kind == "learned" else None
+        try:
+            stamp = os.stat(path).st_mtime_ns if path is not None else 0
+        except OSError:
+            stamp = -1
+        key = (kind, str(path or ""), stamp)
+        scorer = self.scorers.get(key)
         if scorer is None:
-            scorer = self.scorers[kind] = load_scorer(kind)
+            if len(self.scorers) >= 8:  # old weight versions are not kept forever
+                self.scorers.clear()
+            scorer = self.scorers[key] = load_scorer(kind, path)
         return scorer
 
     def guard(self, policy: Policy) -> Guard:
@@ -108,15 +146,17 @@ class Gateway:
         built = self._guard
         if built is None or built[0] is not policy:
             server = policy.spec.server
-            guard = Guard(
-                self.store, breaker_config(server.breaker), server.retries, self.retry_budget, self.breaker_states, self.rng
-            )
+            assert self.board is not None
+            self.board.watch(policy.models)
+            guard = Guard(self.board, breaker_config(server.breaker), server.retries, self.retry_budget, self.rng, self.pools,
+                          server.model_connections, server.tenant_model_share)  # fmt: skip
             built = self._guard = (policy, guard)
         return built[1]
 
     def breaker_snapshot(self) -> dict[str, str]:
         """Circuit-breaker state per catalog model (closed, open, half_open), as last seen by this process."""
-        return dict(self.breaker_states)
+        assert self.board is not None
+        return {name: state for name, state in self.board.states.items() if "#" not in name}
 
     def upstream_for(self, target: Target) -> Upstream:
         if target.spec.endpoint.fast_path:
@@ -148,6 +188,10 @@ class Gateway:
         self.flush_reports()
         if self.ledger is not None:
             await self.ledger.drain()
+        if self.admitter is not None:
+            await self.admitter.drain()
+        if self.board is not None:
+            await self.board.aclose()
         await self.store.aclose()
         await self.fast.aclose()
         if self.slow is not None:

@@ -1,6 +1,11 @@
 """The request pipeline, top to bottom: the only module that knows the order of the stages.
 
-    resolve route ─> classify ─> decide ─> dispatch ─> respond ─> account
+    authenticate ─> resolve route ─> admit ─> classify ─> decide ─> dispatch ─> respond ─> account
+
+Authentication (new_context) and admission (admit_tenant: rate limits, concurrency, budgets; one store
+call) come before any expensive work: a refused tenant costs a hash lookup and a bounded size estimate
+(router.tenancy.estimate), never a classification. The admission's ticket is released when the request
+is accounted, however it ends.
 
 Endpoints (router.api) parse and validate the wire format, then call one function here; each returns a
 Result that the endpoint turns into HTTP. `account` builds one RequestRecord per request (for streams,
@@ -18,6 +23,7 @@ from router.api.wire import valid_name
 from router.classify.classifier import Classification
 from router.dispatch.attempts import Attempted, PickUpstream, dispatch_plain, dispatch_stream, relay
 from router.dispatch.cascade import cascade_plain, cascade_stream
+from router.dispatch.reliability import Guard
 from router.errors import BadRequest, NotFound, RouterError
 from router.gateway import Gateway
 from router.policy.compiled import Policy
@@ -28,7 +34,8 @@ from router.telemetry.meter import StreamMeter, cost_usd, text_of, usage_of
 from router.telemetry.record import RequestRecord
 from router.tenancy import sessions
 from router.tenancy.auth import SINGLE_TENANT, authenticate
-from router.tenancy.limits import admit
+from router.tenancy.estimate import Estimate, estimate, route_models
+from router.tenancy.limits import Ticket
 from router.upstream.base import Target
 from router.upstream.passing import dumps, forwarded, renamer
 
@@ -43,6 +50,7 @@ class RequestContext:
     started: float = field(default_factory=time.perf_counter)
     tenant: str | None = None
     response_headers: dict[str, str] = field(default_factory=dict)  # e.g. rate-limit state
+    ticket: Ticket | None = None  # the tenant's admission, released when the request is accounted
     forward: dict[str, str] = field(default_factory=dict)  # client headers passed on to the upstream
 
 
@@ -117,7 +125,7 @@ def targets_for(
 
 def judge(gw: Gateway, ctx: RequestContext, body: dict[str, Any], resolved: Resolved) -> Classification:
     """Classify, once per request; only classifying routes pay for the learned score."""
-    scorer = gw.scorer(ctx.policy.spec.server.scorer) if resolved.route.strategy == "classify" else None
+    scorer = gw.scorer(ctx.policy) if resolved.route.strategy == "classify" else None
     return gw.classifier.classify(body, scorer)
 
 
@@ -138,21 +146,25 @@ def plan(
     return classification, choose(gw, ctx, resolved, classification, hints)
 
 
-async def admit_tenant(gw: Gateway, ctx: RequestContext, c: Classification, record: RequestRecord) -> Hints:
-    """Rate limits and budgets for the calling tenant; returns the hints routing must honour."""
-    tenant = ctx.policy.tenants.get(ctx.tenant or "")
+def _models_of(ctx: RequestContext, resolved: Resolved) -> list[str]:
+    return route_models(ctx.policy, resolved.route)
+
+
+async def admit_tenant(gw: Gateway, ctx: RequestContext, est: Estimate) -> Hints:
+    """Rate limits, concurrency and budgets for the calling tenant, in one store call; returns the hints
+    routing must honour. Single-tenant gateways admit everything."""
+    tenant = ctx.policy.tenants.get(ctx.tenant or "") if ctx.policy.multi_tenant else None
     if tenant is None:
         return ctx.hints
-    admission = await _or_account(
-        gw, record, admit(gw.store, ctx.tenant or "", tenant.limits, c.prompt_tokens + c.expected_output_tokens, time.time())
-    )
-    ctx.response_headers.update(admission.headers)
-    record.reserved_tokens, record.reserved_at = admission.reserved_tokens, admission.reserved_at
+    assert gw.admitter is not None
+    ticket = await gw.admitter.admit(ctx.tenant or "", tenant.limits, est, ctx.policy.spec.server.limits_fail_open)
+    ctx.ticket = ticket
+    ctx.response_headers.update(ticket.headers)
     hints = ctx.hints
-    if admission.downgrade:
+    if ticket.downgraded:
         hints = replace(hints, tier="slm", forced_by="budget")
-    if admission.remaining_usd is not None:
-        cap = admission.remaining_usd if hints.max_cost_usd is None else min(hints.max_cost_usd, admission.remaining_usd)
+    if ticket.remaining_usd is not None:
+        cap = ticket.remaining_usd if hints.max_cost_usd is None else min(hints.max_cost_usd, ticket.remaining_usd)
         hints = replace(hints, max_cost_usd=cap)
     return hints
 
@@ -164,6 +176,26 @@ def shadow(gw: Gateway, ctx: RequestContext, record: RequestRecord, decision: De
     result = shadow_decide(gw.shadow.current, decision, ctx.tenant, c, hints, gw.latency.snapshot(), gw.load.snapshot(ctx.policy))
     gw.shadow_tally.add(result)
     record.shadow = (result.changed, result.live_reason, result.reason, result.live_cost_usd, result.cost_usd)
+
+
+async def _admitted(gw: Gateway, ctx: RequestContext, record: RequestRecord, models: list[str], body: dict[str, Any]) -> Hints:
+    """Estimate (validating n and max_tokens) and admit; a refusal is accounted like any failed request."""
+    try:
+        est = estimate(ctx.policy, models, body)
+    except RouterError as exc:
+        await _or_account(gw, record, _raise(exc))
+    hints = await _or_account(gw, record, admit_tenant(gw, ctx, est))
+    record.ticket = ctx.ticket
+    return hints
+
+
+async def _raise(exc: RouterError) -> Any:
+    raise exc
+
+
+def tenant_guard(gw: Gateway, ctx: RequestContext) -> Guard:
+    """Breakers, retries and connection slots for this request's policy version, seen as its tenant."""
+    return gw.guard(ctx.policy).for_tenant(ctx.tenant if ctx.policy.multi_tenant else None)
 
 
 def _headers(
@@ -203,8 +235,25 @@ async def generate(gw: Gateway, ctx: RequestContext, body: dict[str, Any], path:
     resolved = await resolve(gw, ctx, body.get("model"))
     record = RequestRecord(ctx.request_id, OPERATIONS[path], resolved.name, tenant=ctx.tenant, stream=body.get("stream") is True)
     record.started = ctx.started
+    hints = await _admitted(gw, ctx, record, _models_of(ctx, resolved), body)
+    try:
+        return await _generate(gw, ctx, body, path, resolved, record, hints, pick)
+    except BaseException:
+        _release(gw, record)  # whatever ended the request before it was accounted (no-op if it was)
+        raise
+
+
+async def _generate(
+    gw: Gateway,
+    ctx: RequestContext,
+    body: dict[str, Any],
+    path: str,
+    resolved: Resolved,
+    record: RequestRecord,
+    hints: Hints,
+    pick: PickUpstream | None,
+) -> Result:
     classification = judge(gw, ctx, body, resolved)
-    hints = await admit_tenant(gw, ctx, classification, record) if ctx.policy.multi_tenant else ctx.hints
     hints = await sessions.attach(gw.store, ctx.tenant or SINGLE_TENANT, resolved.route, body, hints)
     decision = choose(gw, ctx, resolved, classification, hints)
     shadow(gw, ctx, record, decision, classification, hints)
@@ -217,13 +266,14 @@ async def generate(gw: Gateway, ctx: RequestContext, body: dict[str, Any], path:
     if decision.strategy == "cascade":
         return await _cascade(gw, ctx, body, path, decision, targets, record, resolved.name)
     pick = pick or gw.upstream_for
+    guard = tenant_guard(gw, ctx)
     if body.get("stream") is True:
-        outcome = await _or_account(gw, record, dispatch_stream(targets, pick, path, body, gw.guard(ctx.policy)))
+        outcome = await _or_account(gw, record, dispatch_stream(targets, pick, path, body, guard))
         await sessions.remember(gw.store, ctx.tenant or SINGLE_TENANT, resolved.route, hints, decision, outcome.target)
         headers = _headers(ctx, decision, outcome.attempted, getattr(outcome.stream, "headers", None))
         stream = _metered(gw, ctx, record, outcome.attempted, relay(outcome, max_event_bytes=_max_event(ctx)), resolved.name)
         return Result(headers, stream=stream)
-    plain = await _or_account(gw, record, dispatch_plain(targets, pick, path, body, gw.guard(ctx.policy)))
+    plain = await _or_account(gw, record, dispatch_plain(targets, pick, path, body, guard))
     await sessions.remember(gw.store, ctx.tenant or SINGLE_TENANT, resolved.route, hints, decision, plain.target)
     account_plain(gw, ctx, record, plain.attempted, plain.reply.data)
     headers = _headers(ctx, decision, plain.attempted, plain.reply.headers)
@@ -273,7 +323,14 @@ async def _or_account(gw: Gateway, record: RequestRecord, work: Awaitable[T]) ->
 def _finish(gw: Gateway, record: RequestRecord, started: float | None) -> None:
     if started is not None:
         record.latency_s = time.perf_counter() - started
+    _release(gw, record)
     gw.reporting.observe(record)
+
+
+def _release(gw: Gateway, record: RequestRecord) -> None:
+    """End the tenant's admission with what the request really used (queued; never waits)."""
+    if record.ticket is not None and gw.admitter is not None:
+        gw.admitter.release(record.ticket, record.prompt_tokens + record.completion_tokens, record.cost_usd)
 
 
 def _fill(ctx: RequestContext, record: RequestRecord, attempted: Attempted) -> None:
@@ -340,8 +397,9 @@ async def _cascade(
     name: str,
 ) -> Result:
     spec = ctx.policy.routes[decision.route].cascade
+    guard = tenant_guard(gw, ctx)
     if body.get("stream") is True:
-        work = cascade_stream(targets, gw.upstream_for, path, body, spec, gw.guard(ctx.policy), _max_event(ctx))
+        work = cascade_stream(targets, gw.upstream_for, path, body, spec, guard, _max_event(ctx))
         done = await _or_account(gw, record, work)
         assert done.stream_outcome is not None and done.stream is not None
         record.escalated, record.escalation_reason = done.escalated, done.verdict.reason
@@ -349,7 +407,7 @@ async def _cascade(
         headers = _headers(ctx, decision, done.stream_outcome.attempted, upstream) | done.headers
         stream = _metered(gw, ctx, record, done.stream_outcome.attempted, done.stream, name)
         return Result(headers, stream=stream)
-    done = await _or_account(gw, record, cascade_plain(targets, gw.upstream_for, path, body, spec, gw.guard(ctx.policy)))
+    done = await _or_account(gw, record, cascade_plain(targets, gw.upstream_for, path, body, spec, guard))
     assert done.plain is not None
     record.escalated, record.escalation_reason = done.escalated, done.verdict.reason
     account_plain(gw, ctx, record, done.plain.attempted, done.plain.reply.data)
@@ -357,22 +415,29 @@ async def _cascade(
     return _renamed(Result(headers, done.plain.reply.body, data=done.plain.reply.data), name)
 
 
-def _embedding_models(policy: Policy, name: Any) -> list[str]:
+def _embedding_models(policy: Policy, name: Any, tenant: str | None = None) -> list[str]:
+    """The catalog's embedding models a name stands for; with tenants, only those the tenant may name."""
+    allowed = set(policy.tenants[tenant].routes) if policy.multi_tenant and tenant in policy.tenants else set()
     if isinstance(name, str) and name in policy.models and policy.models[name].kind == "embeddings":
-        return [name]
-    route = policy.routes.get(name) if isinstance(name, str) else None
-    if route is not None:
+        names = [name]
+    elif (route := policy.routes.get(name) if isinstance(name, str) else None) is not None:
         names = [*route.models, *route.fallback] or [*policy.embedding_models]
         names = [n for n in names if policy.models[n].kind == "embeddings"] or list(policy.embedding_models)
+        if name in allowed:
+            allowed.update(names)  # a route the tenant may name brings its models
     else:  # clients often name the upstream's own id (text-embedding-3-small): accept it when the catalog serves it
         names = [n for n in policy.embedding_models if policy.models[n].endpoint.model == name]
+    if allowed:
+        names = [n for n in names if n in allowed]
     if not names:
-        raise NotFound(f"The model {name!r} does not exist or serves no embeddings.", param="model")
+        raise NotFound(f"The model {name!r} does not exist or you do not have access to it.", param="model")
     return names
 
 
 async def embeddings(gw: Gateway, ctx: RequestContext, body: dict[str, Any]) -> Result:
-    names = _embedding_models(ctx.policy, body.get("model"))
+    """Embeddings: the same authentication, scope and admission as chat, then the first embedding model
+    that answers."""
+    names = _embedding_models(ctx.policy, body.get("model"), ctx.tenant)
     decision = Decision(
         str(body.get("model")),
         "fixed",
@@ -384,18 +449,30 @@ async def embeddings(gw: Gateway, ctx: RequestContext, body: dict[str, Any]) -> 
     record = RequestRecord(
         ctx.request_id, "embeddings", decision.route, tenant=ctx.tenant, reason="embeddings", started=ctx.started
     )
-    work = dispatch_plain(
-        targets_for(ctx.policy, decision, None, ctx.forward), gw.upstream_for, "embeddings", body, gw.guard(ctx.policy)
-    )
-    outcome = await _or_account(gw, record, work)
-    account_plain(gw, ctx, record, outcome.attempted, outcome.reply.data)
+    await _admitted(gw, ctx, record, names, body)
+    guard = tenant_guard(gw, ctx)
+    try:
+        work = dispatch_plain(targets_for(ctx.policy, decision, None, ctx.forward), gw.upstream_for, "embeddings", body, guard)
+        outcome = await _or_account(gw, record, work)
+        account_plain(gw, ctx, record, outcome.attempted, outcome.reply.data)
+    except BaseException:
+        _release(gw, record)
+        raise
     return Result(_headers(ctx, decision, outcome.attempted), outcome.reply.body)
 
 
 async def explain(gw: Gateway, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
+    """The decision for a request, no model called; admitted like chat (a refused tenant gets its 429
+    before any classification), and its admission released at once."""
     resolved = await resolve(gw, ctx, body.get("model"))
-    hints = await sessions.attach(gw.store, ctx.tenant or SINGLE_TENANT, resolved.route, body, ctx.hints)  # reads only
-    classification, decision = plan(gw, ctx, body, resolved, hints)
+    record = RequestRecord(ctx.request_id, "explain", resolved.name, tenant=ctx.tenant, started=ctx.started)
+    hints = await admit_tenant(gw, ctx, estimate(ctx.policy, _models_of(ctx, resolved), body))
+    try:
+        hints = await sessions.attach(gw.store, ctx.tenant or SINGLE_TENANT, resolved.route, body, hints)  # reads only
+        classification, decision = plan(gw, ctx, body, resolved, hints)
+    finally:
+        record.ticket = ctx.ticket
+        _release(gw, record)
     return {
         "policy_version": ctx.policy.digest,
         "classification": classification.as_dict(),

@@ -6,8 +6,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from router.classify.kind import task_kind
-from router.classify.scores import Scorer, Scores
+from router.classify import signals
+from router.classify.scores import Judgement, Scorer, Scores
 from router.classify.tokens import TokenCounter
 from router.classify.view import ConversationView, read_conversation
 
@@ -26,10 +26,18 @@ class Classification:
     has_images: bool
     stream: bool
     elapsed_ms: float
-    task_kind: str = "chat"  # code, math, vision, chat, ...: which expert a route may pick
+    # which expert a route may pick: code, math, reasoning, extraction, writing, roleplay, knowledge, chat or
+    # general (decide treats a request with images as "vision" whatever its text asks)
+    task_kind: str = "chat"
+    language: str = "und"  # the language of the judged text (ISO 639-1)
+    signals: dict[str, float] | None = None  # each signal's value, when the scorer reads signals
+    contributions: dict[str, float] | None = None  # each signal's share of the p_strong logit
+    judged_on: str = "prompt"  # or "conversation": earlier user turns set the difficulty
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
+    def as_dict(self, explain: bool = True) -> dict[str, Any]:
+        """The JSON shape of explain; without `explain`, the per-signal detail is left out (one line per
+        request of `router classify` stays short)."""
+        out = {
             "p_strong": self.scores.p_strong,
             "reasoning": self.scores.reasoning,
             "knowledge": self.scores.knowledge,
@@ -40,9 +48,19 @@ class Classification:
             "needs_json": self.needs_json,
             "has_images": self.has_images,
             "stream": self.stream,
-            "task_kind": self.task_kind,
             "elapsed_ms": round(self.elapsed_ms, 4),
+            "language": self.language,
+            "task_kind": self.task_kind,
+            "judged_on": self.judged_on,
         }
+        if explain:
+            out["signals"] = _rounded(self.signals)
+            out["contributions"] = _rounded(self.contributions)
+        return out
+
+
+def _rounded(values: dict[str, float] | None) -> dict[str, float] | None:
+    return None if values is None else {k: round(v, 4) for k, v in values.items()}
 
 
 def _expected_output(body: dict[str, Any]) -> int:
@@ -76,7 +94,8 @@ class Classifier:
         """Judge `body`; with no scorer (routes that do not classify) only sizes and shape are read."""
         started = time.perf_counter()
         view = self.view(body)
-        scores = scorer.score(view.prompt, view.context) if scorer is not None else Scores(0.0, 0.0, 0.0)
+        judgement = _judge(scorer, view)
+        scores = judgement.scores
         tokens = self.counter.count_chat(view.all_text, view.turns)
         tools = _tools_text(body)
         if tools:
@@ -93,5 +112,22 @@ class Classifier:
             has_images=view.has_images,
             stream=body.get("stream") is True,
             elapsed_ms=(time.perf_counter() - started) * 1000,
-            task_kind=task_kind(view.prompt, view.has_images),
+            language=judgement.language,
+            task_kind=judgement.task_kind,
+            signals=judgement.signals or None,
+            contributions=judgement.contributions or None,
+            judged_on=judgement.judged_on,
         )
+
+
+def _judge(scorer: Scorer | None, view: ConversationView) -> Judgement:
+    """The scorer's judgement of the latest user turn in the light of the earlier ones; a scorer that
+    only scores (the heuristic) still gets the language and task kind read from the text."""
+    judge = getattr(scorer, "judge", None)
+    if callable(judge):
+        result: Judgement = judge(view.prompt, view.history)
+        return result
+    sig = signals.read(view.prompt)  # routes that do not score still pick experts by task kind (cascade)
+    if scorer is None:
+        return Judgement(Scores(0.0, 0.0, 0.0), sig.language, sig.task_kind, {}, {})
+    return Judgement(scorer.score(view.prompt, view.context), sig.language, sig.task_kind, sig.named(), {})

@@ -1,27 +1,28 @@
-"""The learned router: a linear model over hashed n-grams and handcrafted counts, numpy only.
+"""The learned router: a small logistic model over interpretable signals (router.classify.signals).
 
-Three heads share the features: the expected gain of the strong model (squashed by a fitted sigmoid into
-p_strong = P(weak model wrong and strong model right)), and the reasoning and knowledge levels. Weights
-come from router.classify.train and ship in router/classify/weights/learned.npz.
+p_strong = sigmoid(a * (bias + sum_i w_i * z_i) + b), where z_i is signal i clipped to the range seen
+in training and standardised, w_i its learned weight (a few dozen numbers in all, signs constrained to
+what each signal means), and (a, b) a Platt fit so p_strong reads as P(only the LLM answers well).
+Every term is shown by `explain`. In a conversation the request is judged as the harder of its latest
+turn and the user's earlier turns (a bare "go on" after a hard request is as hard as the request).
+Weights come from router.learn.train and ship in router/classify/weights/learned.npz.
 """
 
 from __future__ import annotations
 
-import array
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from router.classify import features
-from router.classify.scores import Scores
+from router.classify import signals
+from router.classify.scores import Judgement, Scores
 
 WEIGHTS_PATH = Path(__file__).with_name("weights") / "learned.npz"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+HISTORY_DISCOUNT = 0.25  # logit units: earlier turns count a little less than the latest one
 
 
 def _sigmoid(x: float) -> float:
@@ -31,119 +32,121 @@ def _sigmoid(x: float) -> float:
     return e / (1.0 + e)
 
 
-def _unit(x: float) -> float:
-    return 0.0 if not x > 0.0 else 1.0 if x > 1.0 else x  # NaN -> 0
+def _squash(x: float) -> float:
+    return 1.0 - math.exp(-max(x, 0.0))
+
+
+def levels(named: dict[str, float]) -> tuple[float, float]:
+    """(reasoning, knowledge) in 0..1 from the signals (log counts): how much multi-step work and how
+    much specialised knowledge the request asks for. Fixed formulas, not learned: they describe."""
+    reasoning = named["kw_math"] + named["kw_code"] + named["kw_reason"]
+    reasoning += 0.5 * (named["operators"] + named["latex"] + named["code_syntax"]) + 0.3 * named["numbers"]
+    knowledge = named["kw_stem"] + named["kw_humanities"] + 0.2 * max(named["length"] - 3.0, 0.0)
+    return round(_squash(0.8 * reasoning), 4), round(_squash(0.9 * knowledge), 4)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class LearnedScorer:
-    """Scores prompts with shipped weights; immutable, so one instance serves all requests."""
+    """Scores requests with trained weights; immutable, so one instance serves all requests."""
 
-    hashed: npt.NDArray[np.float32]  # (n_buckets, 3): gain, reasoning, knowledge
-    dense: npt.NDArray[np.float64]  # (n_dense, 3)
-    low: npt.NDArray[np.float64]  # dense features are clipped to the range seen in training
-    high: npt.NDArray[np.float64]
-    mean: npt.NDArray[np.float64]
-    scale: npt.NDArray[np.float64]
-    bias: npt.NDArray[np.float64]  # (3,)
+    coef: tuple[float, ...]  # per signal, on standardised clipped values
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    bias: float
     platt_a: float
     platt_b: float
+    source: str = "package"
     name: str = "learned"
-    # the dense algebra folded into plain floats at load: per feature (low, high, weight per head / scale),
-    # and per head the bias minus the means' share. 15 features x 3 heads is cheaper in Python than in
-    # numpy, whose per-call overhead dominates arrays this small.
-    _terms: tuple[tuple[float, float, float, float, float], ...] = field(init=False, repr=False)
-    _const: tuple[float, float, float] = field(init=False, repr=False)
-    # the hashed weights per head as plain float32 arrays, gathered with itemgetter (numpy's fancy indexing
-    # and reduce cost several times more on one short prompt once their code is out of the CPU's caches)
-    _heads: tuple[array.array[float], ...] = field(init=False, repr=False)
+    # per signal (low, high, weight / scale) and the constant, folded at load for a plain-float dot product
+    _terms: tuple[tuple[float, float, float], ...] = field(init=False, repr=False)
+    _const: float = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        per_feature = self.dense / self.scale[:, None]
-        const = self.bias - self.mean @ per_feature
-        terms = tuple(
-            (float(lo), float(hi), float(w[0]), float(w[1]), float(w[2]))
-            for lo, hi, w in zip(self.low, self.high, per_feature, strict=True)
-        )
-        object.__setattr__(self, "_terms", terms)
-        object.__setattr__(self, "_const", (float(const[0]), float(const[1]), float(const[2])))
-        heads = np.ascontiguousarray(self.hashed.T, dtype=np.float32)
-        object.__setattr__(self, "_heads", tuple(array.array("f", row.tobytes()) for row in heads))
+        per = [w / s for w, s in zip(self.coef, self.scale, strict=True)]
+        object.__setattr__(self, "_terms", tuple(zip(self.low, self.high, per, strict=True)))
+        object.__setattr__(self, "_const", self.bias - sum(m * p for m, p in zip(self.mean, per, strict=True)))
 
     @classmethod
     def from_file(cls, path: Path | str) -> LearnedScorer:
-        """Load weights written by router.classify.train; ValueError if they do not fit this code."""
+        """Load weights written by router.learn.train; ValueError if they do not fit this code."""
         with np.load(Path(path), allow_pickle=False) as z:
             version = int(z["format_version"][0])
             if version != FORMAT_VERSION:
                 raise ValueError(f"{path}: weights format {version}, this code reads {FORMAT_VERSION}")
-            if int(z["n_buckets"][0]) != features.N_BUCKETS or tuple(z["dense_names"]) != features.DENSE_NAMES:
-                raise ValueError(f"{path}: weights were trained with different features")
-            platt = z["platt"].astype(np.float64)
-            scorer = cls(
-                hashed=np.ascontiguousarray(z["hashed"], dtype=np.float32),
-                dense=z["dense"].astype(np.float64),
-                low=z["low"].astype(np.float64),
-                high=z["high"].astype(np.float64),
-                mean=z["mean"].astype(np.float64),
-                scale=z["scale"].astype(np.float64),
-                bias=z["bias"].astype(np.float64),
-                platt_a=float(platt[0]),
-                platt_b=float(platt[1]),
+            if tuple(str(n) for n in z["signal_names"]) != signals.SIGNAL_NAMES:
+                raise ValueError(f"{path}: weights were trained with different signals")
+            arrays = {k: _floats(z[k]) for k in ("coef", "low", "high", "mean", "scale")}
+            if any(len(v) != len(signals.SIGNAL_NAMES) for v in arrays.values()):
+                raise ValueError(f"{path}: weights do not match the signals")
+            platt = _floats(z["platt"])
+            return cls(
+                coef=arrays["coef"],
+                low=arrays["low"],
+                high=arrays["high"],
+                mean=arrays["mean"],
+                scale=arrays["scale"],
+                bias=float(z["bias"][0]),
+                platt_a=platt[0],
+                platt_b=platt[1],
+                source=str(path),
             )
-        scorer.hashed.setflags(write=False)
-        return scorer
 
     @classmethod
     def from_package(cls) -> LearnedScorer:
         """The weights shipped with the package."""
-        return cls.from_file(WEIGHTS_PATH)
+        scorer = cls.from_file(WEIGHTS_PATH)
+        object.__setattr__(scorer, "source", "package")
+        return scorer
 
-    def raw(self, prompt: str, context: str = "") -> tuple[float, float, float]:
-        """The three linear outputs (expected gain, reasoning, knowledge) before squashing."""
-        ids, dense = features.read(prompt, context, len(self.hashed))
-        a, b, c = self._const
-        for x, (lo, hi, w0, w1, w2) in zip(dense, self._terms, strict=True):
-            x = lo if x < lo else hi if x > hi else x  # clipped to the training range
-            a += x * w0
-            b += x * w1
-            c += x * w2
-        if ids:
-            pick = itemgetter(*ids) if len(ids) > 1 else lambda head: (head[ids[0]],)
-            h0, h1, h2 = (sum(pick(head), 0.0) for head in self._heads)
-            norm = math.sqrt(len(ids))
-            a, b, c = a + h0 / norm, b + h1 / norm, c + h2 / norm
-        return a, b, c
+    def raw(self, values: tuple[float, ...]) -> float:
+        """The linear score (before Platt scaling) of one request's signal values."""
+        total = self._const
+        for x, (lo, hi, w) in zip(values, self._terms, strict=True):
+            total += (lo if x < lo else hi if x > hi else x) * w
+        return total
 
-    def _scores(self, raw: Sequence[float]) -> Scores:
-        gain, reasoning, knowledge = (float(v) for v in raw)
-        p = _sigmoid(self.platt_a * gain + self.platt_b) if math.isfinite(gain) else 0.5
-        return Scores(p_strong=p, reasoning=_unit(reasoning), knowledge=_unit(knowledge))
+    def probability(self, raw: float) -> float:
+        return _sigmoid(self.platt_a * raw + self.platt_b) if math.isfinite(raw) else 0.5
+
+    def judge(self, prompt: str, context: str = "") -> Judgement:
+        """The full judgement of a request: scores, language, task kind and each signal's contribution."""
+        sig = signals.read(prompt)
+        raw = self.raw(sig.values)
+        judged_on = "prompt"
+        if context:
+            earlier = signals.read(context)
+            raw_earlier = self.raw(earlier.values) - HISTORY_DISCOUNT / self.platt_a  # logit units -> raw
+            if raw_earlier > raw:
+                sig, raw, judged_on = earlier, raw_earlier, "conversation"
+        named = sig.named()
+        reasoning, knowledge = levels(named)
+        z = ((lo if x < lo else hi if x > hi else x) for x, (lo, hi, _) in zip(sig.values, self._terms, strict=True))
+        contributions = {
+            name: self.platt_a * (x - m) / s * w
+            for name, x, m, s, w in zip(signals.SIGNAL_NAMES, z, self.mean, self.scale, self.coef, strict=True)
+        }
+        return Judgement(
+            scores=Scores(p_strong=self.probability(raw), reasoning=reasoning, knowledge=knowledge),
+            language=sig.language,
+            task_kind=sig.task_kind,
+            signals=named,
+            contributions=contributions,
+            judged_on=judged_on,
+        )
 
     def score(self, prompt: str, context: str = "") -> Scores:
         """Scores of one request; never raises on text."""
         try:
-            return self._scores(self.raw(prompt, context))
+            return self.judge(prompt, context).scores
         except Exception:  # a scorer must not fail a request; this is a safety net, not a code path
             return Scores(p_strong=0.5, reasoning=0.5, knowledge=0.5)
 
-    def score_batch(self, requests: Sequence[tuple[str, str]]) -> list[Scores]:
-        """Scores of many (prompt, context) pairs: the same numbers as `score`, with the dense algebra
-        done once for the batch."""
-        feats = [features.featurise(p, c, len(self.hashed)) for p, c in requests]
-        if not feats:
-            return []
-        dense = np.array([f.dense for f in feats])
-        z = (np.clip(dense, self.low, self.high) - self.mean) / self.scale
-        out = self.bias + z @ self.dense
-        sizes = np.array([len(f.buckets) for f in feats])
-        if sizes.sum():
-            all_buckets = np.concatenate([f.buckets for f in feats])
-            rows = np.repeat(np.arange(len(feats)), sizes)
-            picked = self.hashed[all_buckets]
-            summed = np.stack(
-                [np.bincount(rows, weights=picked[:, h], minlength=len(feats)) for h in range(picked.shape[1])],
-                axis=1,
-            )
-            out = out + summed / np.sqrt(np.maximum(sizes, 1))[:, None]
-        return [self._scores(r) for r in out]
+    def score_batch(self, requests: list[tuple[str, str]]) -> list[Scores]:
+        """Scores of many (prompt, context) pairs."""
+        return [self.score(p, c) for p, c in requests]
+
+
+def _floats(arr: npt.NDArray[np.generic]) -> tuple[float, ...]:
+    return tuple(float(x) for x in np.asarray(arr, dtype=np.float64).ravel())

@@ -31,3 +31,15 @@ class Scorer(Protocol):
         """Score `prompt` (the latest user turn) given `context` (system prompt and earlier turns,
         with tool results and other bulky injected text already removed)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """A scorer's full judgement of a request, for `explain`: the scores and why."""
+
+    scores: Scores
+    language: str  # ISO 639-1 code of the judged text ("und" when it has no letters)
+    task_kind: str  # code, math, reasoning, extraction, writing, roleplay, knowledge or chat
+    signals: dict[str, float]  # each signal's value (log counts)
+    contributions: dict[str, float]  # each signal's share of the p_strong logit (0 for a scorer without one)
+    judged_on: str = "prompt"  # "prompt", or "conversation" when the earlier user turns set the difficulty

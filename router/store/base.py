@@ -23,6 +23,18 @@ Two implementations keep the same semantics and run the same contract tests:
         half_open, where `breaker_try_probe` grants at most `half_open_probes` probes (True in state closed,
         False while open). A successful report in half_open closes it, a failure reopens it. Reports that
         arrive while open are ignored. A probe that never reports frees its slot after `open_s`.
+        With `tenant`, a report also says whose request it was: a breaker does not open on the failures of
+        one tenant alone while another tenant's traffic in the window is healthy (successes, no failures);
+        that tenant's own breaker (a name of the caller's, e.g. "model#tenant") opens instead.
+        `breaker_report_many` applies several reports in order in one round trip; `breaker_views` reads
+        many breakers in one round trip (how a replica keeps its local copy fresh).
+    Admission     admit(AdmitRequest) -> AdmitResult; settle(settlements) -> None
+        One atomic step per request (one Redis round trip): requests/min and tokens/min (sliding-window
+        logs, as `hit`), in-flight requests (leases that expire after `lease_s` if never settled) and the
+        USD budgets per UTC day and month. Either everything is booked or nothing is. A budget admits while
+        spent + reserved < cap and then reserves the request's maximum cost, so spend can pass the cap by at
+        most one request's maximum. `settle` (many at once, off the request path) ends leases, turns
+        reservations into real spend and corrects the tokens/min reservation, atomically per tenant.
     Adapters      put_adapter, put_adapters (bulk), delete_adapter, get_adapter, list_adapters
         Tenants' LoRA adapters registered at run time; lookups are hash lookups, O(1) in the registry size.
     Sessions      put_session(tenant, session, value, ttl_s, now=None); get_session(tenant, session, now=None)
@@ -43,7 +55,7 @@ from __future__ import annotations
 import abc
 import functools
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -139,6 +151,62 @@ CLOSED = BreakerState("closed")
 
 
 @dataclass(frozen=True, slots=True)
+class BreakerEvent:
+    """One report for `breaker_report_many`."""
+
+    ok: bool
+    now: float
+    tenant: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AdmitRequest:
+    """What one request asks of its tenant's limits; None means no such limit."""
+
+    tenant: str
+    lease: str  # unique per request: names its reservation until `settle`
+    rpm: int | None = None
+    tpm: int | None = None
+    tokens: int = 0  # reserved against tokens/min
+    max_concurrent: int | None = None
+    lease_s: float = 660.0  # a lease never settled (crashed replica) frees its slot and budget after this
+    usd_day: float | None = None
+    usd_month: float | None = None
+    usd: float = 0.0  # the request's maximum cost, reserved against the budgets
+    downgrade: bool = False  # budget exhausted: admit flagged as downgraded (True) or refuse (False)
+    fail_open: bool = True  # store unavailable: admit (True) or refuse (False)
+    window_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class AdmitResult:
+    allowed: bool
+    refused: Literal["requests", "tokens", "concurrency", "budget", "store"] | None = None
+    requests: RateDecision | None = None
+    tokens: RateDecision | None = None
+    in_flight: int = 0  # after this request
+    budget_left_usd: float | None = None  # min over budgets of cap - spent - reserved, before this request
+    downgraded: bool = False
+    reserved_usd: float = 0.0
+    reserved_tokens: int = 0
+    retry_after_s: float = 0.0
+    degraded: bool = False  # answered without the backend (store outage): nothing was booked
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """The end of one admitted request: what it reserved and what it really used."""
+
+    tenant: str
+    lease: str
+    at: float  # the admission's time: a token correction is booked then, so it expires with the reservation
+    reserved_tokens: int = 0
+    tokens: int = 0
+    reserved_usd: float = 0.0
+    usd: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Adapter:
     tenant: str
     name: str  # what the tenant's clients put in "model"
@@ -218,7 +286,29 @@ class Store(abc.ABC):
     async def breaker_state(self, model: str, cfg: BreakerConfig, now: float | None = None) -> BreakerState: ...
 
     @abc.abstractmethod
-    async def breaker_report(self, model: str, ok: bool, cfg: BreakerConfig, now: float | None = None) -> BreakerState: ...
+    async def breaker_report(
+        self, model: str, ok: bool, cfg: BreakerConfig, now: float | None = None, tenant: str | None = None
+    ) -> BreakerState: ...
+
+    @abc.abstractmethod
+    async def breaker_report_many(
+        self, reports: Mapping[str, Sequence[BreakerEvent]], cfg: BreakerConfig
+    ) -> dict[str, BreakerState]: ...
+
+    @abc.abstractmethod
+    async def breaker_views(self, models: Sequence[str], cfg: BreakerConfig, now: float | None = None) -> dict[str, BreakerState]:
+        """Many breakers' states at once; an empty dict when the backend cannot be read."""
+
+    # Admission
+    @abc.abstractmethod
+    async def admit(self, req: AdmitRequest, now: float | None = None) -> AdmitResult: ...
+
+    @abc.abstractmethod
+    async def settle(self, settlements: Sequence[Settlement], now: float | None = None) -> None: ...
+
+    async def in_flight(self, tenant: str, now: float | None = None) -> int:
+        """Leases of the tenant not yet settled (for tests and diagnostics)."""
+        return 0
 
     @abc.abstractmethod
     async def breaker_try_probe(self, model: str, cfg: BreakerConfig, now: float | None = None) -> bool: ...

@@ -25,6 +25,7 @@ class BreakerReport:
     ok: bool
     cfg: BreakerConfig
     now: float
+    tenant: str | None = None
 
 
 @dataclass(slots=True)

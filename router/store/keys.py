@@ -8,7 +8,9 @@ All keys start with a configurable prefix (default "router:"); none ever holds a
     usage:{day}:["tenant","model"]     ledger hash, only HINCRBY/HINCRBYFLOAT (AOF-friendly); no TTL
     usage:idx:{day}                    set of the ["tenant","model"] members that have a ledger hash that day
     usage:days                         zset of days with data, scored by ordinal, for range queries
-    breaker:{model}                    breaker state and its error-rate buckets (hash)
+    breaker:{model}                    breaker state, its error-rate buckets, tenants' last ok/failure (hash)
+    t:{tenant}:meta, t:{tenant}:rpm,   admission: totals and lease amounts (hash), requests/min and tokens/min
+    t:{tenant}:tpm, t:{tenant}:lease   logs (zsets of "seq:units" by time), in-flight leases by expiry (zset)
     adapters:{tenant}                  name -> {"base_model", "adapter_module"} (hash)
     session:{tenant}:{digest}          a session's pinned routing choice; TTL set by the route's policy
     resp:{tenant}:{response_id}        a stored Responses-API response (JSON string); TTL set by the policy
@@ -50,6 +52,10 @@ class Keys:
 
     def usage_days(self) -> str:
         return self._k("usage", "days")
+
+    def tenant(self, tenant: str) -> list[str]:
+        """meta, rpm log, tpm log, leases (lua.ADMIT's first four keys)."""
+        return [self._k("t", tenant, part) for part in ("meta", "rpm", "tpm", "lease")]
 
     def breaker(self, model: str) -> str:
         return self._k("breaker", model)

@@ -8,17 +8,21 @@ Redis store. Rate logs of idle keys are swept every few thousand hits so memory 
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from router.store.algo import Breaker, RateLog
+from router.store.algo import Breaker, RateLog, TenantLimits
 from router.store.base import (
     DAY_TTL_S,
     MONTH_TTL_S,
     Adapter,
+    AdmitRequest,
+    AdmitResult,
     BreakerConfig,
+    BreakerEvent,
     BreakerState,
     RateDecision,
+    Settlement,
     Store,
     StoreStats,
     UsageRecord,
@@ -75,6 +79,8 @@ class MemoryStore(Store):
         self._breakers: dict[str, Breaker] = {}
         self._adapters: dict[str, dict[str, Adapter]] = {}  # tenant -> name -> adapter
         self._sessions: dict[tuple[str, str], tuple[str, float]] = {}  # (tenant, session) -> (value, expiry)
+        self._tenants: dict[str, TenantLimits] = {}
+        self._window_s = 60.0
         self._responses: OrderedDict[tuple[str, str], tuple[float, bytes]] = OrderedDict()  # -> (expires, doc)
         self._response_bytes = 0
 
@@ -101,10 +107,47 @@ class MemoryStore(Store):
             del self._rates[key]
         for skey in [k for k, (_, expiry) in self._sessions.items() if expiry <= now]:
             del self._sessions[skey]
+        for tenant in [t for t, lim in self._tenants.items() if lim.idle(now, self._window_s)]:
+            del self._tenants[tenant]
+
+    # Admission
+    async def admit(self, req: AdmitRequest, now: float | None = None) -> AdmitResult:
+        now = clock(now)
+        self._hits += 1
+        if self._hits % SWEEP_EVERY == 0:
+            self._sweep(now)
+        self._window_s = req.window_s
+        limits = self._tenants.get(req.tenant)
+        if limits is None:
+            limits = self._tenants[req.tenant] = TenantLimits()
+        spent = await self.spend(req.tenant, now) if req.usd_day or req.usd_month else (0.0, 0.0)
+        return limits.admit(req, spent, now)
+
+    async def settle(self, settlements: Sequence[Settlement], now: float | None = None) -> None:
+        self.settle_now(settlements, now)
+
+    def settle_now(self, settlements: Sequence[Settlement], now: float | None = None) -> None:
+        """`settle` without a coroutine: nothing here waits, so the admitter calls it in line."""
+        now = clock(now)
+        for s in settlements:
+            limits = self._tenants.get(s.tenant)
+            if limits is not None:
+                limits.settle(s, self._window_s, now)
+            if s.usd:
+                self._add_spend(s.tenant, s.usd, now)
+
+    async def in_flight(self, tenant: str, now: float | None = None) -> int:
+        limits = self._tenants.get(tenant)
+        if limits is None:
+            return 0
+        limits.prune(clock(now))
+        return len(limits.leases)
 
     # Spend
     async def add_spend(self, tenant: str, usd: float, now: float | None = None) -> None:
-        now = clock(now)
+        self._add_spend(tenant, usd, clock(now))
+
+    def _add_spend(self, tenant: str, usd: float, now: float) -> None:
         for period in ("d:" + utc_day(now), "m:" + utc_month(now)):
             if (tenant, period) not in self._spend:
                 self._expire_spend(now)
@@ -146,8 +189,24 @@ class MemoryStore(Store):
     async def breaker_state(self, model: str, cfg: BreakerConfig, now: float | None = None) -> BreakerState:
         return self._breaker(model).view(cfg, clock(now))
 
-    async def breaker_report(self, model: str, ok: bool, cfg: BreakerConfig, now: float | None = None) -> BreakerState:
-        return self._breaker(model).report(ok, cfg, clock(now))
+    async def breaker_report(
+        self, model: str, ok: bool, cfg: BreakerConfig, now: float | None = None, tenant: str | None = None
+    ) -> BreakerState:
+        return self._breaker(model).report(ok, cfg, clock(now), tenant)
+
+    async def breaker_report_many(
+        self, reports: Mapping[str, Sequence[BreakerEvent]], cfg: BreakerConfig
+    ) -> dict[str, BreakerState]:
+        out = {}
+        for model, events in reports.items():
+            breaker = self._breaker(model)
+            for e in events:
+                out[model] = breaker.report(e.ok, cfg, e.now, e.tenant)
+        return out
+
+    async def breaker_views(self, models: Sequence[str], cfg: BreakerConfig, now: float | None = None) -> dict[str, BreakerState]:
+        t = clock(now)
+        return {m: self._breaker(m).view(cfg, t) for m in models}
 
     async def breaker_try_probe(self, model: str, cfg: BreakerConfig, now: float | None = None) -> bool:
         return self._breaker(model).try_probe(cfg, clock(now))

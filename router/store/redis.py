@@ -2,13 +2,17 @@
 
 The key layout and value codecs are in keys.py; no key ever holds an API key.
 
-Rate limits and breakers run as Lua scripts (lua.py), so they are atomic and exact across processes.
-`breaker_state` is cached in process for `breaker_cache_s` (default 0.5 s) when called without an
-explicit `now`: the dispatch hot path then pays no Redis round trip per request, and sees another
-replica's transition at most that late. This process's own reports and probes refresh the cache.
+Rate limits, admission and breakers run as Lua scripts (lua.py), so they are atomic and exact across
+processes. A request's admission is one script call (lua.ADMIT: requests/min, tokens/min, concurrency,
+budget reservation), and concurrent requests' calls share one pipelined round trip (coalesce.py);
+settlements go in batches, one pipelined round trip per batch (lua.SETTLE per tenant). Breakers are
+read on the request path from dispatch.board's local copy, which this store keeps fresh with
+`breaker_views` and `breaker_report_many` (one round trip each for many breakers). `breaker_state`
+called without an explicit `now` is cached for `breaker_cache_s` (default 0.5 s).
 
 Redis outages never reach callers (see guard.py): every call has `timeout_s` (default 0.25 s) socket and
-connect timeouts and no retries; `hit` then fails open (default) or closed; writes go to the outage
+connect timeouts and no retries; `hit` then fails open (default) or closed, `admit` as its request says
+(the policy's `server.limits_fail_open`); writes (settled spend among them) go to the outage
 buffer (buffer.py) and are flushed when Redis is back; reads answer from the local view (last values
 read plus buffered deltas; breakers from an in-process twin that sees every report of this process).
 """
@@ -16,7 +20,7 @@ read plus buffered deltas; breakers from an in-process twin that sees every repo
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -27,10 +31,16 @@ from redis.backoff import NoBackoff
 
 from router.store import lua
 from router.store.base import (
+    DAY_TTL_S,
+    MONTH_TTL_S,
     Adapter,
+    AdmitRequest,
+    AdmitResult,
     BreakerConfig,
+    BreakerEvent,
     BreakerState,
     RateDecision,
+    Settlement,
     Store,
     StoreStats,
     UsageRecord,
@@ -42,6 +52,7 @@ from router.store.base import (
     utc_month,
 )
 from router.store.buffer import BreakerReport, OutageBuffer, Pending
+from router.store.coalesce import Coalescer
 from router.store.guard import Down, Guard, log
 from router.store.keys import (
     COUNTS,
@@ -89,6 +100,9 @@ class RedisStore(Store):
         self.guard.probe, self.guard.flush, self.guard.pending = self._r.ping, self._flush, self.buffer.__len__
         self._rate = self._r.register_script(lua.RATE)
         self._breaker = self._r.register_script(lua.BREAKER)
+        self._admit = self._r.register_script(lua.ADMIT)
+        self._settle = self._r.register_script(lua.SETTLE)
+        self._coalescer = Coalescer(self._r, self.guard)  # the request path's calls: one round trip per batch
         self._local = MemoryStore()  # breakers and adapters as this process last saw them
         self._spend_seen: dict[str, dict[str, float]] = {}  # tenant -> {period: last value read}
         self._breaker_cache: dict[str, tuple[float, BreakerState]] = {}  # model -> (monotonic expiry, state)
@@ -108,6 +122,62 @@ class RedisStore(Store):
         keys = self.keys.rate(key)
         # Lost during an outage: counters are ephemeral, and the window will have moved on.
         await self.guard.run(lambda: self._rate(keys, ["adjust", 0, window_s, delta, now, now if at is None else at]))
+
+    # Admission
+    async def admit(self, req: AdmitRequest, now: float | None = None) -> AdmitResult:
+        t = clock(now)
+        day, month = self._periods(t)
+        keys = [*self.keys.tenant(req.tenant), self.keys.spend(req.tenant, day), self.keys.spend(req.tenant, month)]
+        ttl_ms = int((max(req.window_s, req.lease_s) + 60) * 1000)
+        args: list[Any] = [t, req.window_s, req.rpm or 0, req.tpm or 0, req.tokens, req.max_concurrent or 0, req.lease, req.lease_s,
+                req.usd_day or 0, req.usd_month or 0, req.usd, int(req.downgrade), ttl_ms]  # fmt: skip
+        reply = await self._coalescer.run(self._admit, keys, args)
+        if isinstance(reply, Down):
+            if req.fail_open:
+                return AdmitResult(True, degraded=True)
+            retry = self.fail_closed_retry_s
+            return AdmitResult(False, "store", retry_after_s=retry, degraded=True)
+        res = str(reply).split("|")
+        allowed, refused = res[0] == "1", res[1] or None
+        rpm = RateDecision(allowed or refused != "requests", req.rpm, int(float(res[2])), float(res[4]), 0.0) if req.rpm else None
+        tpm = RateDecision(allowed or refused != "tokens", req.tpm, int(float(res[3])), float(res[5]), 0.0) if req.tpm else None
+        retry = float(res[6])
+        if refused == "requests" and rpm is not None:
+            rpm = RateDecision(False, rpm.limit, rpm.remaining, rpm.reset_s, retry)
+        if refused == "tokens" and tpm is not None:
+            tpm = RateDecision(False, tpm.limit, tpm.remaining, tpm.reset_s, retry)
+        left = float(res[8]) if res[8] != "" else None
+        in_flight, tokens = int(float(res[7])), int(float(res[11]))
+        return AdmitResult(allowed, refused, rpm, tpm, in_flight, left, res[9] == "1", float(res[10]), tokens, retry)  # type: ignore[arg-type]
+
+    async def settle(self, settlements: Sequence[Settlement], now: float | None = None) -> None:
+        """One round trip for the whole batch: one script call per tenant, pipelined."""
+        t = clock(now)
+        day, month = self._periods(t)
+        by_tenant: dict[str, list[Settlement]] = {}
+        for s in settlements:
+            by_tenant.setdefault(s.tenant, []).append(s)
+
+        calls = []
+        for tenant, items in by_tenant.items():
+            meta, _, tlog, leases = self.keys.tenant(tenant)
+            keys = [meta, tlog, leases, self.keys.spend(tenant, day), self.keys.spend(tenant, month)]
+            usd = sum(s.usd for s in items)
+            args: list[Any] = [t, 60.0, DAY_TTL_S, MONTH_TTL_S, repr(usd), len(items), *(s.lease for s in items)]
+            for s in items:
+                if s.reserved_tokens and s.tokens != s.reserved_tokens:
+                    args += [s.at, s.tokens - s.reserved_tokens]
+            calls.append((self._settle, keys, args))
+        if calls and isinstance(await self._coalescer.run_many(calls), Down):
+            for tenant, items in by_tenant.items():  # leases expire on their own; spend must not be lost
+                usd = sum(s.usd for s in items)
+                if usd:
+                    self.buffer.add_spend(tenant, (day, month), usd)
+
+    async def in_flight(self, tenant: str, now: float | None = None) -> int:
+        leases = self.keys.tenant(tenant)[3]
+        res = await self.guard.run(lambda: self._r.zcount(leases, f"({clock(now)!r}", "+inf"))
+        return 0 if isinstance(res, Down) else int(res)
 
     # Spend
     def _periods(self, now: float) -> tuple[str, str]:
@@ -188,10 +258,13 @@ class RedisStore(Store):
         return [decode_row(t, model, day, h) for (day, t, model, _), h in zip(wanted, await pipe.execute(), strict=True)]
 
     # Circuit breakers
-    def _breaker_args(self, op: str, ok: bool, cfg: BreakerConfig, now: float) -> list[Any]:
+    def _breaker_args(self, op: str, cfg: BreakerConfig, now: float, events: Sequence[BreakerEvent] = ()) -> list[Any]:
         ttl = int(max(cfg.window_s, cfg.open_s) * 4) + 60
-        return [op, int(ok), now, cfg.consecutive_failures, cfg.error_rate, cfg.min_requests, cfg.window_s, cfg.open_s,
-                cfg.half_open_probes, ttl]  # fmt: skip
+        args: list[Any] = [op, now, cfg.consecutive_failures, cfg.error_rate, cfg.min_requests, cfg.window_s, cfg.open_s,
+                           cfg.half_open_probes, ttl]  # fmt: skip
+        for e in events:
+            args += [int(e.ok), e.now, e.tenant or ""]
+        return args
 
     def _cache(self, model: str, state: BreakerState) -> BreakerState:
         if self.breaker_cache_s > 0:
@@ -202,23 +275,45 @@ class RedisStore(Store):
         if now is None and (hit := self._breaker_cache.get(model)) and hit[0] > time.monotonic():
             return hit[1]
         t = clock(now)
-        res = await self.guard.run(lambda: self._breaker([self.keys.breaker(model)], self._breaker_args("view", True, cfg, t)))
+        res = await self.guard.run(lambda: self._breaker([self.keys.breaker(model)], self._breaker_args("view", cfg, t)))
         if isinstance(res, Down):
             return await self._local.breaker_state(model, cfg, t)
         return self._cache(model, decode_breaker(res))
 
-    async def breaker_report(self, model: str, ok: bool, cfg: BreakerConfig, now: float | None = None) -> BreakerState:
+    async def breaker_report(
+        self, model: str, ok: bool, cfg: BreakerConfig, now: float | None = None, tenant: str | None = None
+    ) -> BreakerState:
         t = clock(now)
-        local = await self._local.breaker_report(model, ok, cfg, t)
-        res = await self.guard.run(lambda: self._breaker([self.keys.breaker(model)], self._breaker_args("report", ok, cfg, t)))
+        return (await self.breaker_report_many({model: [BreakerEvent(ok, t, tenant)]}, cfg))[model]
+
+    async def breaker_report_many(
+        self, reports: Mapping[str, Sequence[BreakerEvent]], cfg: BreakerConfig
+    ) -> dict[str, BreakerState]:
+        local = await self._local.breaker_report_many(reports, cfg)
+        models = [m for m, events in reports.items() if events]
+        calls = [
+            (self._breaker, [self.keys.breaker(m)], self._breaker_args("report", cfg, max(e.now for e in reports[m]), reports[m]))
+            for m in models
+        ]
+        res = await self._coalescer.run_many(calls) if calls else []
         if isinstance(res, Down):
-            self.buffer.add_report(BreakerReport(model, ok, cfg, t))
+            for m in models:
+                for e in reports[m]:
+                    self.buffer.add_report(BreakerReport(m, e.ok, cfg, e.now, e.tenant))
             return local
-        return self._cache(model, decode_breaker(res))
+        return {m: self._cache(m, decode_breaker(r)) for m, r in zip(models, res, strict=True)}
+
+    async def breaker_views(self, models: Sequence[str], cfg: BreakerConfig, now: float | None = None) -> dict[str, BreakerState]:
+        t = clock(now)
+        calls = [(self._breaker, [self.keys.breaker(m)], self._breaker_args("view", cfg, t)) for m in models]
+        res = await self._coalescer.run_many(calls) if calls else []
+        if isinstance(res, Down):
+            return {}
+        return {m: self._cache(m, decode_breaker(r)) for m, r in zip(models, res, strict=True)}
 
     async def breaker_try_probe(self, model: str, cfg: BreakerConfig, now: float | None = None) -> bool:
         t = clock(now)
-        res = await self.guard.run(lambda: self._breaker([self.keys.breaker(model)], self._breaker_args("probe", True, cfg, t)))
+        res = await self.guard.run(lambda: self._breaker([self.keys.breaker(model)], self._breaker_args("probe", cfg, t)))
         if isinstance(res, Down):
             return await self._local.breaker_try_probe(model, cfg, t)
         self._cache(model, decode_breaker(res))
@@ -312,7 +407,10 @@ class RedisStore(Store):
         now = time.time()
         for r in p.reports:  # replayed at their own times; those out of every window no longer matter
             if now - r.now <= max(r.cfg.window_s, r.cfg.open_s):
-                await self._breaker([self.keys.breaker(r.model)], self._breaker_args("report", r.ok, r.cfg, r.now), client=pipe)
+                event = BreakerEvent(r.ok, r.now, r.tenant)
+                await self._breaker(
+                    [self.keys.breaker(r.model)], self._breaker_args("report", r.cfg, r.now, [event]), client=pipe
+                )
         await pipe.execute()
         self._breaker_cache.clear()
 

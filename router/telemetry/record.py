@@ -5,7 +5,7 @@ and handed to every consumer (usage ledger, budgets, metrics, logs). Carries no 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(slots=True)
@@ -35,8 +35,7 @@ class RequestRecord:
     escalated: bool | None = None  # cascade routes only
     escalation_reason: str | None = None
     interrupted: bool = False  # the client left or the upstream failed mid-stream
-    reserved_tokens: int = 0  # tokens/min reservation made at admission, settled by the ledger
-    reserved_at: float | None = None
+    ticket: Any = None  # the tenant's admission (router.tenancy.limits.Ticket), released when accounted
     classifier_ms: float | None = None
     p_strong: float | None = None
     task_kind: str | None = None

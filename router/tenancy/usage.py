@@ -1,6 +1,6 @@
 """The usage ledger as an observer: every finished request's tokens, cost and counterfactual LLM cost go
-to the store per (tenant, model, route, day), spend goes to the tenant's budget, and the tokens/min
-reservation is settled with the real count.
+to the store per (tenant, model, route, day). (Spend against budgets and the tokens/min correction are
+settled by router.tenancy.limits, atomically with the request's reservation.)
 
 A request never waits on the ledger: records are summed in memory and written in one batch every
 FLUSH_S (one store round trip for many requests, which matters on Redis), and on shutdown `drain()`
@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from router.store.base import Store, UsageRecord, utc_day
 from router.telemetry.record import RequestRecord
 from router.tenancy.auth import SINGLE_TENANT
-from router.tenancy.limits import WINDOW_S
 
 log = logging.getLogger("router.usage")
 FLUSH_S = 0.1
@@ -38,8 +37,6 @@ class UsageLedger:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._usage: dict[Key, _Sum] = defaultdict(_Sum)
-        self._spend: dict[str, float] = defaultdict(float)
-        self._settle: list[tuple[str, int, float]] = []  # tenant, token delta, reservation time
         self._flush: asyncio.Task[None] | None = None
 
     def observe(self, record: RequestRecord) -> None:
@@ -53,10 +50,6 @@ class UsageLedger:
         row.completion_tokens += r.completion_tokens
         row.cost_usd += r.cost_usd
         row.llm_cost_usd += r.llm_cost_usd
-        if r.cost_usd > 0:
-            self._spend[tenant] += r.cost_usd
-        if r.reserved_at is not None and r.prompt_tokens + r.completion_tokens != r.reserved_tokens:
-            self._settle.append((tenant, r.prompt_tokens + r.completion_tokens - r.reserved_tokens, r.reserved_at))
         if self._flush is None:
             self._flush = asyncio.get_running_loop().create_task(self._flush_later())
 
@@ -68,8 +61,7 @@ class UsageLedger:
             await self._write()
 
     async def _write(self) -> None:
-        usage, spend, settle = self._usage, self._spend, self._settle
-        self._usage, self._spend, self._settle = defaultdict(_Sum), defaultdict(float), []
+        usage, self._usage = self._usage, defaultdict(_Sum)
         try:
             for (tenant, model, route, tier, day), s in usage.items():
                 await self.store.record_usage(
@@ -86,10 +78,6 @@ class UsageLedger:
                         s.llm_cost_usd,
                     )
                 )
-            for tenant, usd in spend.items():
-                await self.store.add_spend(tenant, usd)
-            for tenant, delta, at in settle:
-                await self.store.adjust(f"tpm:{tenant}", WINDOW_S, delta, at=at)
         except Exception:  # the store never raises by contract; this is the last line of defence
             log.exception("usage of %d ledger rows could not be recorded", len(usage))
 

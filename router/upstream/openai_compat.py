@@ -33,7 +33,7 @@ def make_transport(kind: str = "aiohttp") -> httpx.AsyncBaseTransport:
     """One pooled transport for all endpoints: `aiohttp` (ours, fast), `httpx-aiohttp`, or `httpx` (httpx's own)."""
     limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=30)
     if kind == "aiohttp":
-        return AiohttpTransport(max_connections=1000, keepalive_s=30)
+        return AiohttpTransport(max_connections=0, keepalive_s=30)  # unbounded here: dispatch.pool bounds each model
     if kind == "httpx-aiohttp":
         from httpx_aiohttp import AiohttpTransport as ThirdParty
 

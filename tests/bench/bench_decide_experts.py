@@ -11,8 +11,8 @@ import json
 import timeit
 from typing import Any
 
+from router.classify import signals
 from router.classify.classifier import Classification
-from router.classify.kind import task_kind
 from router.classify.scores import Scores
 from router.policy.decide import Hints, SessionPin, decide
 from router.policy.loader import parse_policy
@@ -46,7 +46,9 @@ def main() -> None:
         "two tiers, no experts": lambda: decide(policy, "plain", policy.routes["plain"], c),
         "five experts": lambda: decide(policy, "experts", policy.routes["experts"], c),
         "five experts + session pin + load": lambda: decide(policy, "experts", policy.routes["experts"], c, pinned, None, load),
-        "task_kind() of a 60-word prompt": lambda: task_kind("Tom has 3 apples and buys 5 more. How many now? " * 6, False),
+        "signals.read() (task kind) of a 60-word prompt": lambda: signals.read(
+            "Tom has 3 apples and buys 5 more. How many now? " * 6
+        ),
     }
     n = 20_000
     base = None

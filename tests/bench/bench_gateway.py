@@ -1,6 +1,7 @@
 """Gateway benchmark (run by hand; never part of the test suite).
 
     python tests/bench/bench_gateway.py [--seconds 10] [--memory-requests 100000]
+    python tests/bench/bench_gateway.py --tenants [--seconds 5] [--runs 3] [--before /work/main]
 
 Starts, on 127.0.0.1: a fast canned upstream, the gateway (`router serve`, one worker, route `auto`
 with classification and policy on), a bare pass-through proxy (the floor) with three client transports,
@@ -8,6 +9,15 @@ and LiteLLM's proxy when it is installed (`pip install 'litellm[proxy]'`). The s
 pinned to CPU 0, the load generator (wrk) and the upstream to CPU 1, so each server gets one core.
 Prints one table: throughput at 16 clients, added latency at 4 clients, streaming time to first byte
 and chunk cadence, and resident memory after 10k and 100k requests.
+
+`--tenants` runs only the scale-out comparison (issue 16), every configuration in one run against the
+same fast upstream: no tenant on in-memory state, one tenant with limits (set high enough never to refuse)
+on in-memory state, the same tenant on a local Redis, and each of those with `--workers 2`. It reports
+throughput and p50 at 16 clients, the Redis-backed / in-memory ratios, and Redis commands per request from
+`INFO commandstats` (reset before each Redis run). `--before TREE` runs the Redis configurations from
+another checkout too (e.g. /work/main), for a before/after in the same run. One worker is pinned to CPU 0
+and the client, upstream and Redis to CPU 1; with two workers the gateway gets both CPUs and shares CPU 1
+with the client, so that figure says what two workers do on a 2-core box *with the client on it*.
 
 Added latency is measured twice. Against the instant upstream, 4 clients that never pause keep the
 gateway's one core busy, so p50 is mostly queueing behind the other three requests (about 4 x the
@@ -84,10 +94,14 @@ def wait_http(url: str, timeout: float = 60) -> None:
 
 @contextmanager
 def proc(
-    args: list[str], cpu: int | None, ready_url: str | None = None, extra_env: dict[str, str] | None = None
+    args: list[str],
+    cpu: int | None,
+    ready_url: str | None = None,
+    extra_env: dict[str, str] | None = None,
+    cwd: Path = ROOT,
 ) -> Iterator[subprocess.Popen[bytes]]:
     cmd = (["taskset", "-c", str(cpu)] if cpu is not None and shutil.which("taskset") else []) + args
-    p = subprocess.Popen(cmd, cwd=ROOT, env={**env(), **(extra_env or {})}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(cmd, cwd=cwd, env={**env(), **(extra_env or {})}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
         if ready_url:
             wait_http(ready_url)
@@ -235,6 +249,113 @@ def policy(upstream: str, scorer: str) -> str:
     )
 
 
+def tenant_policy(upstream: str, scorer: str, tenant: bool) -> str:
+    p = json.loads(policy(upstream, scorer))
+    if tenant:
+        limits = {"requests_per_minute": 10_000_000, "tokens_per_minute": 1_000_000_000, "usd_per_day": 1_000_000.0}
+        p["tenants"] = {"bench": {"api_keys": [LITELLM_KEY], "limits": limits}}
+    return json.dumps(p)
+
+
+def command_stats(port: int) -> dict[str, int]:
+    import redis
+
+    info = redis.Redis(port=port).info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in info.items()}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (uvicorn's workers), from /proc."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [pid]
+    while pids:
+        p = pids.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            pids += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+        except OSError:
+            continue
+    return total
+
+
+def tenants_bench(a: argparse.Namespace) -> None:
+    """Issue 16: the same tenant on in-memory state and on Redis, 1 and 2 workers, in one run."""
+    import redis
+
+    tmp = Path(tempfile.mkdtemp())
+    up, up_port = start_upstream()
+    upstream = f"http://127.0.0.1:{up_port}/v1"
+    rport = free_port()
+    rproc = subprocess.Popen(
+        ["taskset", "-c", "1", "redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    configs = [
+        ("no tenant, in-memory", False, False, 1, ROOT),
+        ("tenant, in-memory", True, False, 1, ROOT),
+        ("tenant, Redis", True, True, 1, ROOT),
+        ("no tenant, in-memory, 2 workers", False, False, 2, ROOT),
+        ("tenant, in-memory, 2 workers", True, False, 2, ROOT),
+        ("tenant, Redis, 2 workers", True, True, 2, ROOT),
+    ]
+    if a.before:
+        before = Path(a.before)
+        configs += [("BEFORE tenant, in-memory", True, False, 1, before), ("BEFORE tenant, Redis", True, True, 1, before)]
+    results: dict[str, dict[str, float]] = {}
+    try:
+        time.sleep(0.3)
+        client = redis.Redis(port=rport)
+        for name, tenant, on_redis, workers, tree in configs:
+            path = tmp / f"{len(results)}.yaml"
+            path.write_text(tenant_policy(upstream, a.scorer, tenant))
+            port = free_port()
+            cmd = [PY, "-m", "router", "serve", "--policy", str(path), "--port", str(port), "--workers", str(workers)]
+            if on_redis:
+                client.flushall()
+                cmd += ["--redis-url", f"redis://127.0.0.1:{rport}/0"]
+            extra = {"PYTHONPATH": str(tree), "ROUTER_ACCESS_LOG": "off", "ROUTER_DRAIN_SECONDS": "0"}
+            with proc(cmd, 0 if workers == 1 else None, f"http://127.0.0.1:{port}/healthz", extra, tree) as gw:
+                url = f"http://127.0.0.1:{port}/v1/chat/completions"
+                wrk(url, "auto", 16, 2)  # warm up
+                client.config_resetstat()
+                cpu = cpu_seconds(gw.pid)
+                runs = [wrk(url, "auto", 16, a.seconds) for _ in range(a.runs)]
+                cpu = cpu_seconds(gw.pid) - cpu
+                stats = command_stats(rport)
+                total = sum(r["requests"] for r in runs)
+                r = {k: statistics.median(x[k] for x in runs) for k in runs[0]}
+                r["cpu_ms"] = cpu / total * 1000
+                r["commands"] = sum(stats.values()) / total if on_redis else float("nan")
+                r["evalsha"] = stats.get("evalsha", 0) / total if on_redis else float("nan")
+                results[name] = r
+    finally:
+        up.terminate()
+        rproc.terminate()
+    print(f"\n16 clients, wrk runs: {a.runs} x {a.seconds}s, medians; client, upstream and Redis on CPU 1\n")
+    print(
+        f"{'configuration':36s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'non-2xx':>8s} {'CPU ms/req':>11s}"
+        f" {'redis cmd/req':>14s} {'evalsha/req':>12s}"
+    )
+    for name, r in results.items():
+        print(
+            f"{name:36s} {r['rps']:8.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['non2xx']:8.0f} {r['cpu_ms']:11.3f}"
+            f" {r['commands']:14.1f} {r['evalsha']:12.2f}"
+        )
+    mem, red = results["tenant, in-memory"], results["tenant, Redis"]
+    print(f"\nRedis / in-memory throughput, same tenant: {red['rps'] / mem['rps']:.2f}x (target >= 0.8)")
+    print(f"Redis / in-memory p50, same tenant: {red['p50'] / mem['p50']:.2f}x (target <= 1.25)")
+    print(f"in-memory / Redis gateway CPU per request, same tenant: {mem['cpu_ms'] / red['cpu_ms']:.2f}x (capacity ratio)")
+    for kind in ("no tenant, in-memory", "tenant, in-memory", "tenant, Redis"):
+        one, two = results[kind], results[f"{kind}, 2 workers"]
+        print(f"2 workers / 1 worker, {kind}: {two['rps'] / one['rps']:.2f}x (client on the same 2 cores)")
+    if a.before:
+        b_mem, b_red = results["BEFORE tenant, in-memory"], results["BEFORE tenant, Redis"]
+        print(f"BEFORE: Redis / in-memory throughput {b_red['rps'] / b_mem['rps']:.2f}x, p50 {b_red['p50'] / b_mem['p50']:.2f}x, "
+              f"CPU capacity {b_mem['cpu_ms'] / b_red['cpu_ms']:.2f}x")  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=10)
@@ -242,9 +363,14 @@ def main() -> None:
     ap.add_argument("--memory-requests", type=int, default=100_000)
     ap.add_argument("--scorer", default="learned")
     ap.add_argument("--skip-litellm", action="store_true")
+    ap.add_argument("--tenants", action="store_true", help="only the tenant / Redis / workers comparison (issue 16)")
+    ap.add_argument("--before", help="with --tenants: also run the Redis configurations from this checkout")
     a = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("needs wrk (apt-get install wrk)")
+    if a.tenants:
+        tenants_bench(a)
+        return
     tmp = Path(tempfile.mkdtemp())
     rows: list[tuple[str, str]] = []
     up, up_port = start_upstream()

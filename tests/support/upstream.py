@@ -20,6 +20,7 @@ For streams also endless (a content event every interval_ms, each `piece` long, 
 leaves) and giant_event (one event of giant_bytes that ends only after all of them).
 Streams send {"events": [...]} raw as `data:` payloads instead of an answer when that is given; plain
 answers are {"answer": ...} as the JSON body when that is given.
+Any mode: fail_marker (answer `status`, default 500, to requests whose text contains it).
 """
 
 from __future__ import annotations
@@ -102,6 +103,8 @@ def _logprobs(state: State, words: list[str]) -> dict[str, Any]:
 async def _gate(state: State, request: web.Request) -> web.StreamResponse | None:
     """Apply the failure modes that act before any answer."""
     control = state.control
+    marker = control.get("fail_marker")  # read before any await: received[-1] is this request's
+    marked = bool(marker and state.received and marker in json.dumps(state.received[-1]["body"]))
     await asyncio.sleep(float(control.get("delay_ms", 0)) / 1000)
     mode = control.get("mode", "ok")
     if control.get("fail_first", 0) > 0:
@@ -110,6 +113,7 @@ async def _gate(state: State, request: web.Request) -> web.StreamResponse | None
     if mode == "hang":
         await asyncio.sleep(3600)
     fail = mode == "status" or (mode == "fail_rate" and state.rng.random() < float(control.get("rate", 0.5)))
+    fail = fail or marked
     if fail:
         status = int(control.get("status", 500))
         headers = {"retry-after": str(control["retry_after"])} if "retry_after" in control else {}

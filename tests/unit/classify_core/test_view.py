@@ -41,7 +41,7 @@ def test_tool_results_and_file_dumps_are_not_scored_but_counted() -> None:
         ]
     )
     assert "TOOL OUTPUT" not in v.prompt + v.context
-    assert "x = 1" not in v.prompt and "[code block]" in v.prompt and "why does it fail?" in v.prompt
+    assert "x = 1" not in v.prompt and "[snippet]" in v.prompt and "why does it fail?" in v.prompt
     assert "TOOL OUTPUT" in v.all_text and "a.py" in v.all_text
 
 

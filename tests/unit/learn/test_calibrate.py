@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from router.classify.calibrate import calibrate_files, read_prompts, threshold_for_share
 from router.classify.scores import Scores
+from router.learn.calibrate import calibrate_files, read_prompts, threshold_for_share
 
 
 @pytest.mark.parametrize("share", [0.0, 0.1, 0.3, 0.5, 0.9, 1.0])

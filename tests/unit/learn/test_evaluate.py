@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from router.classify.evaluate import Outcome, by_benchmark, format_table, metrics, plot, quality_curve
+from router.learn.evaluate import Outcome, by_benchmark, format_table, metrics, plot, quality_curve
 
 
 def _outcomes(n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

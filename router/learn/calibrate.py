@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from router.classify import features
-from router.classify.jsonl import read_jsonl
 from router.classify.scores import Scorer
+from router.learn.jsonl import prompt_of, read_jsonl
 
 
 def threshold_for_share(scores: Sequence[float], share: float) -> float:
@@ -35,7 +34,7 @@ def threshold_for_share(scores: Sequence[float], share: float) -> float:
 
 
 def _prompt(obj: object) -> tuple[str, str]:
-    text = features.prompt_of(obj)
+    text = prompt_of(obj)
     if text is None:
         raise ValueError("expected an object with 'prompt' or 'messages'")
     return text

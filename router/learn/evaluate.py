@@ -22,12 +22,13 @@ FloatArray = npt.NDArray[np.float64]
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """One scored prompt with the known correctness of both models."""
+    """One scored prompt with the known quality of both models' answers: right (1) or wrong (0) on
+    benchmarks, the grade (e.g. 1..10) on graded chat, where quality is the mean grade of the chosen model."""
 
     benchmark: str
     p_strong: float
-    weak_correct: bool
-    strong_correct: bool
+    weak_correct: float
+    strong_correct: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +45,8 @@ class Metrics:
 
 def quality_curve(
     p_strong: Sequence[float] | FloatArray,
-    weak_correct: Sequence[bool] | npt.NDArray[np.bool_],
-    strong_correct: Sequence[bool] | npt.NDArray[np.bool_],
+    weak_correct: Sequence[float] | npt.NDArray[np.generic],
+    strong_correct: Sequence[float] | npt.NDArray[np.generic],
 ) -> tuple[FloatArray, FloatArray]:
     """(strong share, quality) at every threshold, from share 0 to 1."""
     p = np.asarray(p_strong, dtype=np.float64)
@@ -66,8 +67,8 @@ def quality_curve(
 
 def metrics(
     p_strong: Sequence[float] | FloatArray,
-    weak_correct: Sequence[bool] | npt.NDArray[np.bool_],
-    strong_correct: Sequence[bool] | npt.NDArray[np.bool_],
+    weak_correct: Sequence[float] | npt.NDArray[np.generic],
+    strong_correct: Sequence[float] | npt.NDArray[np.generic],
 ) -> Metrics:
     """APGR, CPT(50%) and CPT(80%) of ordering the prompts by `p_strong`."""
     share, quality = quality_curve(p_strong, weak_correct, strong_correct)

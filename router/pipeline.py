@@ -26,6 +26,7 @@ from router.dispatch.cascade import cascade_plain, cascade_stream
 from router.dispatch.reliability import Guard
 from router.errors import BadRequest, NotFound, RouterError
 from router.gateway import Gateway
+from router.hints import parse_hints
 from router.policy.compiled import Policy
 from router.policy.decide import Decision, Hints, decide
 from router.policy.schema import AdapterSpec, RouteSpec
@@ -478,28 +479,3 @@ async def explain(gw: Gateway, ctx: RequestContext, body: dict[str, Any]) -> dic
         "classification": classification.as_dict(),
         "decision": decision.as_dict(),
     }
-
-
-def parse_hints(headers: Mapping[str, str]) -> Hints:
-    tier = headers.get("x-router-tier")
-    if tier is not None and tier not in ("slm", "llm"):
-        raise BadRequest("x-router-tier must be 'slm' or 'llm'", param="x-router-tier")
-    return Hints(
-        tier=tier,  # type: ignore[arg-type]
-        latency_budget_ms=_positive(headers, "x-router-latency-budget-ms"),
-        max_cost_usd=_positive(headers, "x-router-max-cost-usd"),
-        session=sessions.header_session(headers),
-    )
-
-
-def _positive(headers: Mapping[str, str], name: str) -> float | None:
-    value = headers.get(name)
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        number = -1.0
-    if not number >= 0 or number == float("inf"):
-        raise BadRequest(f"{name} must be a non-negative number", param=name)
-    return number

@@ -176,19 +176,11 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 def cmd_usage(args: argparse.Namespace) -> int:
     """Read the usage ledger from a running gateway (any store) and print it as a table."""
-    import httpx
 
-    headers = {"authorization": f"Bearer {args.admin_key}"} if args.admin_key else {}
     params = {k: v for k, v in (("tenant", args.tenant), ("day_from", args.day_from), ("day_to", args.day_to)) if v}
-    try:
-        response = httpx.get(f"{args.url.rstrip('/')}/router/usage", params=params, headers=headers, timeout=10)
-    except httpx.HTTPError as exc:
-        print(f"router usage: cannot reach {args.url}: {exc}", file=sys.stderr)
+    answer = _admin_get(args, "/router/usage", "router usage", params)
+    if answer is None:
         return 1
-    if response.status_code != 200:
-        print(f"router usage: {response.status_code}: {response.text}", file=sys.stderr)
-        return 1
-    answer = response.json()
     rows = answer["data"]
     if answer.get("partial"):
         print(
@@ -207,20 +199,28 @@ def cmd_usage(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_shadow_report(args: argparse.Namespace) -> int:
-    """Read a running gateway's shadow tally: what the candidate policy would have decided differently."""
+def _admin_get(args: argparse.Namespace, path: str, command: str, params: dict[str, str] | None = None) -> Any:
+    """GET an admin endpoint of a running gateway; None (after saying why on stderr) when it fails."""
     import httpx
 
     headers = {"authorization": f"Bearer {args.admin_key}"} if args.admin_key else {}
     try:
-        response = httpx.get(f"{args.url.rstrip('/')}/router/shadow", headers=headers, timeout=10)
+        response = httpx.get(f"{args.url.rstrip('/')}{path}", params=params, headers=headers, timeout=10)
     except httpx.HTTPError as exc:
-        print(f"router shadow report: cannot reach {args.url}: {exc}", file=sys.stderr)
-        return 1
+        print(f"{command}: cannot reach {args.url}: {exc}", file=sys.stderr)
+        return None
     if response.status_code != 200:
-        print(f"router shadow report: {response.status_code}: {response.text}", file=sys.stderr)
+        print(f"{command}: {response.status_code}: {response.text}", file=sys.stderr)
+        return None
+    return response.json()
+
+
+def cmd_shadow_report(args: argparse.Namespace) -> int:
+    """Read a running gateway's shadow tally: what the candidate policy would have decided differently."""
+
+    report = _admin_get(args, "/router/shadow", "router shadow report")
+    if report is None:
         return 1
-    report = response.json()
     if args.json:
         print(json.dumps(report, indent=2))
         return 0

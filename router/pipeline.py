@@ -184,14 +184,11 @@ async def _admitted(gw: Gateway, ctx: RequestContext, record: RequestRecord, mod
     try:
         est = estimate(ctx.policy, models, body)
     except RouterError as exc:
-        await _or_account(gw, record, _raise(exc))
+        _account_failure(gw, record, exc)
+        raise
     hints = await _or_account(gw, record, admit_tenant(gw, ctx, est))
     record.ticket = ctx.ticket
     return hints
-
-
-async def _raise(exc: RouterError) -> Any:
-    raise exc
 
 
 def tenant_guard(gw: Gateway, ctx: RequestContext) -> Guard:
@@ -314,11 +311,15 @@ async def _or_account(gw: Gateway, record: RequestRecord, work: Awaitable[T]) ->
     try:
         return await work
     except RouterError as exc:
-        record.status, record.error_type = exc.status, exc.type
-        if exc.code:
-            record.extra["code"] = exc.code
-        _finish(gw, record, record.started)
+        _account_failure(gw, record, exc)
         raise
+
+
+def _account_failure(gw: Gateway, record: RequestRecord, exc: RouterError) -> None:
+    record.status, record.error_type = exc.status, exc.type
+    if exc.code:
+        record.extra["code"] = exc.code
+    _finish(gw, record, record.started)
 
 
 def _finish(gw: Gateway, record: RequestRecord, started: float | None) -> None:

@@ -1,8 +1,13 @@
-"""The learned router: a small logistic model over interpretable signals (router.classify.signals).
+"""The learned router: a logistic model over what kind of task a request is, interpretable signals,
+and a bounded correction from its English content.
 
-p_strong = sigmoid(a * (bias + sum_i w_i * z_i) + b), where z_i is signal i clipped to the range seen
-in training and standardised, w_i its learned weight (a few dozen numbers in all, signs constrained to
-what each signal means), and (a, b) a Platt fit so p_strong reads as P(only the LLM answers well).
+p_strong = sigmoid(a * (kind + bias + sum_i w_i * z_i + content) + b), where
+- kind is the prior of the request's task kind (code and maths need the LLM most, role-play and small
+  talk least; none for a multiple-choice question, whose answer is a pick whatever the subject),
+- z_i is signal i (router.classify.signals) clipped to the range seen in training and standardised,
+  w_i its learned weight (signs constrained to what each signal means),
+- content is router.classify.content's clipped correction (English only),
+- (a, b) a Platt fit so p_strong reads as P(only the LLM answers well).
 Every term is shown by `explain`. In a conversation the request is judged as the harder of its latest
 turn and the user's earlier turns (a bare "go on" after a hard request is as hard as the request).
 Weights come from router.learn.train and ship in router/classify/weights/learned.npz.
@@ -18,10 +23,11 @@ import numpy as np
 import numpy.typing as npt
 
 from router.classify import signals
+from router.classify.content import Content
 from router.classify.scores import Judgement, Scores
 
 WEIGHTS_PATH = Path(__file__).with_name("weights") / "learned.npz"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 HISTORY_DISCOUNT = 0.25  # logit units: earlier turns count a little less than the latest one
 
 
@@ -57,6 +63,8 @@ class LearnedScorer:
     bias: float
     platt_a: float
     platt_b: float
+    kind_prior: dict[str, float] = field(default_factory=dict)  # task kind -> raw-score offset
+    content: Content = field(default_factory=lambda: Content({}, 0.0), repr=False)
     source: str = "package"
     name: str = "learned"
     # per signal (low, high, weight / scale) and the constant, folded at load for a plain-float dot product
@@ -81,6 +89,11 @@ class LearnedScorer:
             if any(len(v) != len(signals.SIGNAL_NAMES) for v in arrays.values()):
                 raise ValueError(f"{path}: weights do not match the signals")
             platt = _floats(z["platt"])
+            kinds = [str(n) for n in z["kind_names"]]
+            words = bytes(z["content_keys"].astype(np.uint8)).decode("utf-8").split("\n") if z["content_keys"].size else []
+            weights = _floats(z["content_weights"])
+            if len(words) != len(weights) or len(kinds) != len(z["kind_prior"]):
+                raise ValueError(f"{path}: content or kind weights do not match their names")
             return cls(
                 coef=arrays["coef"],
                 low=arrays["low"],
@@ -90,6 +103,8 @@ class LearnedScorer:
                 bias=float(z["bias"][0]),
                 platt_a=platt[0],
                 platt_b=platt[1],
+                kind_prior=dict(zip(kinds, _floats(z["kind_prior"]), strict=True)),
+                content=Content(dict(zip(words, weights, strict=True)), float(z["content_clip"][0])),
                 source=str(path),
             )
 
@@ -107,19 +122,30 @@ class LearnedScorer:
             total += (lo if x < lo else hi if x > hi else x) * w
         return total
 
+    def prior(self, sig: signals.Signals) -> float:
+        """The raw-score offset of the request's task kind (none for a multiple-choice question)."""
+        return 0.0 if sig.choice else self.kind_prior.get(sig.task_kind, 0.0)
+
+    def total(self, text: str) -> tuple[signals.Signals, float, float, float]:
+        """(signals, raw score, kind prior, content correction) of one text."""
+        sig = signals.read(text)
+        prior = self.prior(sig)
+        content = self.content.correction(text, sig.language)
+        return sig, self.raw(sig.values) + prior + content, prior, content
+
     def probability(self, raw: float) -> float:
         return _sigmoid(self.platt_a * raw + self.platt_b) if math.isfinite(raw) else 0.5
 
     def judge(self, prompt: str, context: str = "") -> Judgement:
         """The full judgement of a request: scores, language, task kind and each signal's contribution."""
-        sig = signals.read(prompt)
-        raw = self.raw(sig.values)
+        sig, raw, prior, content = self.total(prompt)
         judged_on = "prompt"
         if context:
-            earlier = signals.read(context)
-            raw_earlier = self.raw(earlier.values) - HISTORY_DISCOUNT / self.platt_a  # logit units -> raw
+            earlier, raw_earlier, prior_earlier, content_earlier = self.total(context)
+            raw_earlier -= HISTORY_DISCOUNT / self.platt_a  # logit units -> raw
             if raw_earlier > raw:
                 sig, raw, judged_on = earlier, raw_earlier, "conversation"
+                prior, content = prior_earlier, content_earlier
         named = sig.named()
         reasoning, knowledge = levels(named)
         z = ((lo if x < lo else hi if x > hi else x) for x, (lo, hi, _) in zip(sig.values, self._terms, strict=True))
@@ -127,6 +153,8 @@ class LearnedScorer:
             name: self.platt_a * (x - m) / s * w
             for name, x, m, s, w in zip(signals.SIGNAL_NAMES, z, self.mean, self.scale, self.coef, strict=True)
         }
+        contributions["task_kind"] = self.platt_a * prior
+        contributions["content"] = self.platt_a * content
         return Judgement(
             scores=Scores(p_strong=self.probability(raw), reasoning=reasoning, knowledge=knowledge),
             language=sig.language,

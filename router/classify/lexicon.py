@@ -45,11 +45,15 @@ _L: dict[str, dict[str, str]] = {
         "reason": "prove|proof|why |explain why|step by step|logic|deduc|infer|riddle|puzzle|"
         "paradox|reason|if and only if|therefore|contradiction|theorem|lemma|hypothes|optimi|"
         "trade-off|tradeoff|design a|plan |strategy|analy|compare|evaluate whether|justify|"
-        "what would happen|consequence|implication|counterexample|assume|suppose",
+        "what would happen|consequence|implication|counterexample|assume|suppose|conclude|conclusion|"
+        "work out|think through|reason carefully|your reasoning|is it possible|minimal|arrangement|"
+        "assumption|valid|which one|who is|measure exactly",
         "stem": "physic|chemi|biolog|molecul|enzyme|protein|quantum|thermodynam|electr|mechanic|"
         "medic|clinical|disease|patient|diagnos|anatom|genetic|neuro|astronom|engineer|"
         "econom|financ|accounting|machine learning|neural network|statistic|relativity|"
-        "cell |dna|gene|crispr|atom|reaction|velocity|acceleration|energy|force|circuit",
+        "cell |dna|gene|crispr|atom|reaction|velocity|acceleration|energy|force|circuit|scien|"
+        "immun|vaccin|antibod|photosynth|planet|orbit|climate|semiconductor|transistor|wavelength|"
+        "mitosis|meiosis|greenhouse",
         "humanities": "history|histor|war |empire|revolution|century|treaty|law |legal|supreme court|lawsuit|statute|"
         "constitution|jurisprud|philosoph|ethic|moral|religio|politic|government|sociolog|"
         "psycholog|literature|novel|poet|art |music|culture|anthropolog|linguistic|"
@@ -65,7 +69,9 @@ _L: dict[str, dict[str, str]] = {
         "play the role|as if you were|character|in character|persona|embody|stay in",
         "extract": "extract|summari|summary|tl;dr|list all|from the text|from the following|given text|"
         "translat|rephrase|paraphrase|classify|categori|identify the|pick out|parse the|"
-        "convert|reformat|keywords|named entit|sentiment|the passage|the article|the document",
+        "convert|reformat|keywords|named entit|sentiment|the passage|the article|the document|"
+        "pull out|from this text|from these|from this paragraph|given this|read this|list the|"
+        "key points|return the same|sort the|format your answer",
         "chat": "hi |hello|hey |thanks|thank you|how are you|good morning|good night|good evening|joke|"
         "what's up|whats up|nice to meet|bye|lol|cool |awesome|who are you|your name",
     },

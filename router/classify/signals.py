@@ -29,6 +29,7 @@ SAMPLE_TAIL = 600
 UNSPACED_HEAD = 900  # keywords of Chinese, Japanese and Thai text are read in a shorter sample ...
 UNSPACED_TAIL = 300  # ... as long, in words, as the one read of other scripts
 KEYWORD_CAP = 1
+CHOICE_OPTIONS = 3  # answer-option lines that make a request a multiple-choice question
 LENGTH_STEPS = 2  # keyword hits beyond this say more about how a language phrases things than about the task  # ... or at its very end, after pasted material
 
 # multiple-choice option lines and few-shot labels: dataset format, not task (each pattern is linear:
@@ -101,6 +102,7 @@ class Signals:
     values: tuple[float, ...]
     language: str
     task_kind: str
+    choice: bool = False  # the request offers its own answer options (A. ... B. ...): the answer is a pick
 
     def named(self) -> dict[str, float]:
         return dict(zip(SIGNAL_NAMES, self.values, strict=True))
@@ -115,9 +117,15 @@ def sample(text: str) -> str:
 
 def strip_scaffolding(text: str) -> str:
     """`text` without multiple-choice option lines and Question:/Answer: labels."""
+    return _strip(text)[0]
+
+
+def _strip(text: str) -> tuple[str, int]:
+    """`text` without scaffolding, and how many answer-option lines it had."""
+    options = 0
     if "\n" in text:
-        text = _MC_OPTION.sub("", text)
-    return (_LABEL.sub("", text) if ":" in text else text).strip()
+        text, options = _MC_OPTION.subn("", text)
+    return (_LABEL.sub("", text) if ":" in text else text).strip(), options
 
 
 def _normal(word: str) -> str:
@@ -179,6 +187,8 @@ def _length_units(scale: float, script: Script, n_words: int) -> float:
 def _task_kind(kw: list[int], numbers: int, operators: int, code: int, latex: int, units: float) -> str:
     """The kind with the strongest evidence; "chat" for short small talk, "general" when nothing stands out."""
     k = dict(zip(lexicon.KINDS, kw, strict=True))
+    # asked to pull data out of a given text, a request naming a format (JSON, a table) is extraction, not code
+    extracting = 1.0 if k["extract"] and code < 2 else 0.0
     evidence = {
         "code": 1.5 * k["code"] + 1.0 * min(code, 10),
         # in code, digits and operators are syntax, not arithmetic
@@ -187,7 +197,7 @@ def _task_kind(kw: list[int], numbers: int, operators: int, code: int, latex: in
         + latex
         + (1.2 * k["reason"] if k["math"] else 0.0),  # proving or reasoning about mathematical objects is maths
         "reasoning": 1.2 * k["reason"],
-        "extraction": 1.5 * k["extract"],
+        "extraction": 1.5 * k["extract"] + extracting + (0.6 * min(numbers, 6) if extracting else 0.0),
         "writing": 1.4 * k["write"],
         "roleplay": 2.0 * k["roleplay"],
         "knowledge": 0.9 * (k["stem"] + k["humanities"]),
@@ -202,7 +212,7 @@ def read(text: str) -> Signals:
     if not isinstance(text, str):
         text = ""
     raw_sample = sample(text)
-    sampled = strip_scaffolding(raw_sample)
+    sampled, options = _strip(raw_sample)
     lower = sampled.lower()
     words = lower.encode("utf-8", "surrogatepass").translate(_PUNCT).decode("utf-8", "surrogatepass").split()
     script = detect(sampled, words)
@@ -228,4 +238,4 @@ def read(text: str) -> Signals:
     # approximation of word counts in unspaced scripts, must not move a request across a threshold
     logs[0] = round(logs[0] * LENGTH_STEPS) / LENGTH_STEPS
     values = tuple(logs) + tuple(float(kind == flag) for flag in _KIND_FLAGS)
-    return Signals(values, script.language, kind)
+    return Signals(values, script.language, kind, options >= CHOICE_OPTIONS)

@@ -102,7 +102,7 @@ def run_train(args: argparse.Namespace) -> int:
 def run_eval(args: argparse.Namespace) -> int:
     """`router eval`: score labelled rows (or validate on held-out parts) and print APGR / CPT."""
     from router.learn.evaluate import by_benchmark, format_table, plot
-    from router.learn.train import design, leave_one_out, load_rows, out_of_fold, outcomes
+    from router.learn.train import features, leave_one_out, load_rows, out_of_fold, outcomes
 
     if args.translations is not None:
         return _run_agreement(args)
@@ -115,8 +115,7 @@ def run_eval(args: argparse.Namespace) -> int:
         if len({r.benchmark for r in rows}) < 2:
             print("--leave-one-out needs rows of two benchmarks or more", file=sys.stderr)
             return 1
-        x = design([r.prompt for r in rows])
-        results = leave_one_out(rows, x)
+        results = leave_one_out(rows, features([r.prompt for r in rows]))
         print("leave-one-benchmark-out (trained without the row's benchmark):")
         print(format_table(results))
         print(f"worst held-out APGR: {min(m.apgr for m in results.values()):.3f}")

@@ -49,11 +49,12 @@ def user(text: str) -> list[dict[str, Any]]:
 def test_explain_shows_language_task_kind_and_every_signal(gw: Gateway) -> None:
     c = explain(gw, user("小明有5个苹果，又买了3个，他一共有多少个苹果？"))
     assert (c["language"], c["task_kind"]) == ("zh", "math")
-    assert set(c["signals"]) == set(c["contributions"]) == set(signals.SIGNAL_NAMES)
-    assert c["contributions"]["is_math"] > 0
+    assert set(c["signals"]) == set(signals.SIGNAL_NAMES)
+    assert set(c["contributions"]) == {*signals.SIGNAL_NAMES, "task_kind", "content"}
+    assert c["contributions"]["task_kind"] > 0 and c["contributions"]["content"] == 0.0  # no English to correct on
     cli = json.loads(run_router("explain", "Write a Python function that merges overlapping intervals.").stdout)
     assert cli["classification"]["task_kind"] == "code" and cli["classification"]["language"] == "en"
-    assert cli["classification"]["contributions"]["is_code"] > 0
+    assert cli["classification"]["contributions"]["task_kind"] > 0
 
 
 def test_maths_and_code_rank_above_writing_and_small_talk_in_any_language(gw: Gateway) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from router.classify import signals
 from router.classify.learned import LearnedScorer
-from router.learn.train import SIGNS, Row, design, fit, leave_one_out, train
+from router.learn.train import CONTENT_CLIP, SIGNS, Row, design, features, fit, leave_one_out, train
 
 HARD = ["Write a Python function that parses {n} JSON files and merges them.", "Solve 3x^2 + {n}x - 7 = 0 step by step."]
 EASY = ["Write a poem about autumn number {n}.", "hi there, thanks for item {n}!"]
@@ -29,15 +29,33 @@ def _rows(bench: str, n: int, graded: bool = False) -> list[Row]:
 
 def test_fit_respects_the_designed_signs_and_ranks_hard_first() -> None:
     rows = _rows("a", 30) + _rows("b", 30, graded=True)
-    x = design([r.prompt for r in rows])
-    model = fit(x, rows)
+    f = features([r.prompt for r in rows])
+    model = fit(f, rows)
     for name, sign, w in zip(signals.SIGNAL_NAMES, SIGNS, model.coef, strict=True):
         assert sign * w >= -1e-12, name
-    scores = model.score(x)
+    scores = model.total(f)
     hard = [s for r, s in zip(rows, scores, strict=True) if r.gain > 0]
     easy = [s for r, s in zip(rows, scores, strict=True) if r.gain == 0 and "poem" in r.prompt]
     assert min(hard) > max(easy)
     assert model.platt[0] > 0
+
+
+def test_the_content_correction_learns_words_and_stays_within_its_clip() -> None:
+    # two prompts of one kind and shape; only the topic word tells which one the small model fails
+    rows = [
+        Row("a", f"What does the {topic} say about case {i}?", 1.0, 1.0 if topic == "statute" else 0.0, False)
+        for i in range(40)
+        for topic in ("statute", "brochure")
+    ]
+    f = features([r.prompt for r in rows])
+    model = fit(f, rows)
+    assert model.content and model.content["statute"] > 0 > model.content["brochure"]
+    prior = np.array([(model.kind_prior or {}).get(k, 0.0) if k else 0.0 for k in f.kinds])
+    scores = model.total(f) - model.score(f.x) - prior
+    assert np.abs(scores).max() <= CONTENT_CLIP + 1e-12
+    hard = [s for r, s in zip(rows, scores, strict=True) if "statute" in r.prompt]
+    easy = [s for r, s in zip(rows, scores, strict=True) if "brochure" in r.prompt]
+    assert min(hard) > max(easy)
 
 
 def test_leave_one_out_reports_every_benchmark() -> None:

@@ -36,7 +36,8 @@ _L: dict[str, dict[str, str]] = {
         "probabilit|integral|derivative|average|ratio|divisib|integer|prime number|fraction|"
         "arithmetic|algebra|geometr|triangle|circle|area of|volume|square root|simplify|evaluate|"
         "polynomial|matrix|vector|find the value|find x|what is the value|remainder|multipl|divide|"
-        "math|statistic|expected value|each |per |costs|profit|discount",
+        "math|statistic|expected value|each |per |costs|profit|discount|sqrt|irrational|modulo|logarithm|"
+        "inequalit|divisor|factorial|permutation|combinatori",
         "code": "code|function|program|implement|script|python|javascript|typescript|java |c++|c# |rust |golang|"
         "sql|regex|api |class |method|bug|debug|compile|error|exception|traceback|refactor|unit test|"
         "algorithm|array|linked list|recursion|html|css|react|docker|kubernetes|bash|shell|terminal|"
@@ -66,7 +67,7 @@ _L: dict[str, dict[str, str]] = {
         "tweet|post |speech|script for|headline|tagline|cover letter|limerick|sonnet|rewrite|"
         "creative|fiction|tale|describe|advertis|marketing|persuasive",
         "roleplay": "pretend|act as|roleplay|role-play|role play|imagine you are|you are a |you are an |"
-        "play the role|as if you were|character|in character|persona|embody|stay in",
+        "play the role|as if you were|character|in character|embody|stay in",
         "extract": "extract|summari|summary|tl;dr|list all|from the text|from the following|given text|"
         "translat|rephrase|paraphrase|classify|categori|identify the|pick out|parse the|"
         "convert|reformat|keywords|named entit|sentiment|the passage|the article|the document|"
@@ -126,7 +127,7 @@ _L: dict[str, dict[str, str]] = {
     "fr": {
         "math": "calcul|résou|combien|équation|somme|total|pourcentage|probabilit|intégrale|dérivée|"
         "moyenne|rapport|entier|nombre premier|fraction|triangle|cercle|aire|volume|racine|"
-        "simplifie|détermine|coûte|chaque|mathémat|nombre|multipli|divis",
+        "simplifie|détermine|coûte|chaque|mathémat|nombre|multipli|divis|quel âge",
         "code": "code|fonction|programme|implément|script|erreur|débogu|compil|classe|méthode|"
         "algorithme|base de données|requête|variable|boucle|récursi|bibliothèque",
         "reason": "démontre|démonstration|prouve|pourquoi|explique pourquoi|étape par étape|logique|"
@@ -198,7 +199,7 @@ _L: dict[str, dict[str, str]] = {
     "sw": {
         "math": "hesabu|kokotoa|tatua|ngapi|kiasi gani|kwa muda gani|mlinganyo|jumla|asilimia|"
         "uwezekano|wastani|uwiano|namba|nambari|sehemu|pembetatu|duara|eneo|ujazo|kipeuo|"
-        "kila |gharama|bei|hisabati|zidisha|gawanya|shilingi",
+        "kila |gharama|bei|hisabati|zidisha|gawanya|shilingi|umri gani",
         "code": "msimbo|programu|chaguo la kukokotoa|chaguo hili la kukokotoa|kitendakazi|tekeleza|hitilafu|kosa|darasa|mbinu|algorithimu|hifadhidata|kigezo|kitanzi",
         "reason": "thibitisha|uthibitisho|kwa nini|eleza kwa nini|hatua kwa hatua|mantiki|kitendawili|"
         "fumbo|sababu|kinzani|nadharia|boresha|mkakati|chambua|linganisha|tuseme|panga|buni",
@@ -277,7 +278,7 @@ _L: dict[str, dict[str, str]] = {
     },
     "zh": {
         "math": "计算|算一算|求解|解方程|解出|多少|几个|几只|几天|方程|总和|总共|一共|百分之|百分比|概率|积分|导数|"
-        "平均|比例|整数|质数|素数|分数|三角形|圆|面积|体积|平方根|化简|求|每|元|数学|乘|除以|余数",
+        "平均|比例|整数|质数|素数|分数|三角形|圆|面积|体积|平方根|化简|求|每|元|数学|乘|除以|余数|几岁|多大",
         "code": "代码|函数|程序|编程|实现|脚本|报错|错误|调试|编译|方法|算法|数据库|查询|变量|循环|递归|链表|数组|字符串|容器",
         "reason": "证明|为什么|解释为什么|一步一步|逐步|逻辑|推理|推导|谜题|谜语|悖论|论证|矛盾|定理|优化|策略|"
         "分析|比较|假设|假如|规划|设计",
@@ -292,7 +293,7 @@ _L: dict[str, dict[str, str]] = {
     },
     "ja": {
         "math": "計算|求め|解け|解いて|いくつ|何個|何人|何本|何日|いくら|方程式|合計|全部で|パーセント|割合|確率|"
-        "積分|微分|平均|比率|整数|素数|分数|三角形|円|面積|体積|平方根|簡単に|ずつ|毎|数学|掛け|割り|余り",
+        "積分|微分|平均|比率|整数|素数|分数|三角形|円|面積|体積|平方根|簡単に|ずつ|毎|数学|掛け|割り|余り|何歳",
         "code": "コード|関数|プログラム|実装|スクリプト|エラー|バグ|デバッグ|コンパイル|クラス|メソッド|アルゴリズム|連結リスト|文字列|コンテナ|"
         "データベース|クエリ|変数|ループ|再帰|ライブラリ",
         "reason": "証明|なぜ|理由を説明|ステップバイステップ|段階的|順を追って|論理|推論|導出|なぞなぞ|パズル|逆説|"

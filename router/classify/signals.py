@@ -214,6 +214,8 @@ def read(text: str) -> Signals:
     raw_sample = sample(text)
     sampled, options = _strip(raw_sample)
     lower = sampled.lower()
+    if "¿" in lower or "¡" in lower:  # Spanish opening marks: "¿cuántos" is the word "cuántos"
+        lower = lower.replace("¿", " ").replace("¡", " ")
     words = lower.encode("utf-8", "surrogatepass").translate(_PUNCT).decode("utf-8", "surrogatepass").split()
     script = detect(sampled, words)
     normal = " " + " ".join(words) + " "

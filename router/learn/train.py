@@ -48,7 +48,7 @@ Array = npt.NDArray[np.float64]
 KIND_PRIOR: dict[str, float] = {
     "code": 0.90,
     "math": 0.75,
-    "reasoning": 0.66,
+    "reasoning": 0.75,
     "knowledge": 0.15,
     "general": 0.0,
     "extraction": -0.15,

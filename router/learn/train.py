@@ -57,8 +57,8 @@ KIND_PRIOR: dict[str, float] = {
     "chat": -0.60,
 }
 SIGNAL_SHARE = 0.25  # the signal model's weight beside the prior and the content correction
-CONTENT_ALPHA = 10.0  # ridge penalty of the content correction (rows L2-normalised)
-CONTENT_CLIP = 0.1  # the most the content correction moves a raw score (a fifteenth of the code/chat gap)
+CONTENT_ALPHA = 20.0  # ridge penalty of the content correction (rows L2-normalised; 10, 20, 30, 50 tried)
+CONTENT_CLIP = 0.15  # the most the content correction moves a raw score (a tenth of the code/chat gap)
 CONTENT_MIN_ROWS = 3  # a key enters the vocabulary when this many training rows hold it
 
 # sign of each signal's weight: +1 can only raise p_strong, -1 only lower it, 0 free

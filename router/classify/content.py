@@ -63,8 +63,8 @@ class Content:
     def correction(self, text: str, language: str) -> float:
         if language != LANGUAGE or not self.weights:
             return 0.0
-        found = [w for w in map(self.weights.get, keys(text)) if w is not None]
+        found = self.weights.keys() & keys(text)  # one C-level set intersection
         if not found:
             return 0.0
-        total = math.fsum(found) / math.sqrt(len(found))
+        total = math.fsum(map(self.weights.__getitem__, found)) / math.sqrt(len(found))
         return max(-self.clip, min(self.clip, total))

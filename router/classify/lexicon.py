@@ -37,7 +37,8 @@ _L: dict[str, dict[str, str]] = {
         "arithmetic|algebra|geometr|triangle|circle|area of|volume|square root|simplify|evaluate|"
         "polynomial|matrix|vector|find the value|find x|what is the value|remainder|multipl|divide|"
         "math|statistic|expected value|each |per |costs|profit|discount|sqrt|irrational|modulo|logarithm|"
-        "inequalit|divisor|factorial|permutation|combinatori",
+        "inequalit|divisor|factorial|permutation|combinatori|perimeter|rectangular|rectangle|maximize the|"
+        "minimize the|dimensions of|square feet|square meters",
         "code": "code|function|program|implement|script|python|javascript|typescript|java |c++|c# |rust |golang|"
         "sql|regex|api |class |method|bug|debug|compile|error|exception|traceback|refactor|unit test|"
         "algorithm|array|linked list|recursion|html|css|react|docker|kubernetes|bash|shell|terminal|"
@@ -48,7 +49,7 @@ _L: dict[str, dict[str, str]] = {
         "trade-off|tradeoff|design a|plan |strategy|analy|compare|evaluate whether|justify|"
         "what would happen|consequence|implication|counterexample|assume|suppose|conclude|conclusion|"
         "work out|think through|reason carefully|your reasoning|is it possible|minimal|arrangement|"
-        "assumption|valid|which one|who is|measure exactly",
+        "assumption|valid|measure exactly",
         "stem": "physic|chemi|biolog|molecul|enzyme|protein|quantum|thermodynam|electr|mechanic|"
         "medic|clinical|disease|patient|diagnos|anatom|genetic|neuro|astronom|engineer|"
         "econom|financ|accounting|machine learning|neural network|statistic|relativity|"
@@ -72,7 +73,7 @@ _L: dict[str, dict[str, str]] = {
         "translat|rephrase|paraphrase|classify|categori|identify the|pick out|parse the|"
         "convert|reformat|keywords|named entit|sentiment|the passage|the article|the document|"
         "pull out|from this text|from these|from this paragraph|given this|read this|list the|"
-        "key points|return the same|sort the|format your answer",
+        "key points|return the same|sort the|format your answer|list every|list each",
         "chat": "hi |hello|hey |thanks|thank you|how are you|good morning|good night|good evening|joke|"
         "what's up|whats up|nice to meet|bye|lol|cool |awesome|who are you|your name",
     },
@@ -127,7 +128,7 @@ _L: dict[str, dict[str, str]] = {
     "fr": {
         "math": "calcul|résou|combien|équation|somme|total|pourcentage|probabilit|intégrale|dérivée|"
         "moyenne|rapport|entier|nombre premier|fraction|triangle|cercle|aire|volume|racine|"
-        "simplifie|détermine|coûte|chaque|mathémat|nombre|multipli|divis|quel âge",
+        "simplifie|détermine|coûte|chaque|mathémat|multipli|divis|quel âge",
         "code": "code|fonction|programme|implément|script|erreur|débogu|compil|classe|méthode|"
         "algorithme|base de données|requête|variable|boucle|récursi|bibliothèque",
         "reason": "démontre|démonstration|prouve|pourquoi|explique pourquoi|étape par étape|logique|"
@@ -242,7 +243,7 @@ _L: dict[str, dict[str, str]] = {
         "दर्शन|नैतिक|धर्म|राजनीति|सरकार|साहित्य|संस्कृति|कला|संगीत|राजा",
         "constraint": "ठीक|कम से कम|अधिक से अधिक|से अधिक नहीं|चाहिए|नहीं चाहिए|केवल|सिर्फ़|सिर्फ|शब्द|वाक्य|अनुच्छेद|प्रारूप|तालिका|सूची|तुकबंदी",
         "write": "लिखिए|लिखें|लिखो|कविता|कहानी|निबंध|ईमेल|पत्र|रचना|ब्लॉग|मसौदा|गीत|नारा|भाषण|वर्णन|विज्ञापन",
-        "roleplay": "नाटक कर|की तरह व्यवहार|कल्पना कीजिए कि आप|भूमिका|आप एक|पात्र",
+        "roleplay": "नाटक कर|की तरह व्यवहार|कल्पना कीजिए कि आप|मान लो कि तुम|मान लीजिए कि आप|भूमिका|आप एक|पात्र",
         "extract": "निकालिए|निकालें|सारांश|संक्षेप|अनुवाद|दोबारा लिखिए|वर्गीकृत|सूचीबद्ध|पाठ से|निम्नलिखित पाठ|बदलिए|कीवर्ड",
         "chat": "नमस्ते|नमस्कार|धन्यवाद|शुक्रिया|आप कैसे हैं|कैसे हो|सुप्रभात|शुभ रात्रि|चुटकुला|अलविदा|आप कौन",
     },
@@ -272,7 +273,7 @@ _L: dict[str, dict[str, str]] = {
         "నైతిక|మతం|రాజకీయ|ప్రభుత్వం|సాహిత్యం|సంస్కృతి|కళ|సంగీతం|రాజు",
         "constraint": "సరిగ్గా|కనీసం|గరిష్టంగా|మించకుండా|తప్పనిసరిగా|మాత్రమే|పదాలు|వాక్యాలు|పేరా|ఫార్మాట్|పట్టిక|జాబితా|ప్రాస",
         "write": "రాయండి|రాయి|వ్రాయండి|కవిత|కథ|వ్యాసం|ఈమెయిల్|ఇమెయిల్|లేఖ|ఉత్తరం|రచించ|బ్లాగ్|ముసాయిదా|పాట|నినాదం|ప్రసంగం|వర్ణించ|ప్రకటన",
-        "roleplay": "నటించ|లా ప్రవర్తించ|మీరు ఒక|నువ్వు ఒక|ఊహించుకో|పాత్ర",
+        "roleplay": "నటించ|లా ప్రవర్తించ|నువ్వు ఒక|ఊహించుకో|పాత్ర",
         "extract": "సంగ్రహించ|సారాంశం|అనువదించ|అనువాదం|తిరిగి రాయ|వర్గీకరించ|జాబితా చేయ|పాఠం నుండి|క్రింది పాఠం|మార్చండి|కీలక పదాలు",
         "chat": "నమస్కారం|నమస్తే|హలో|ధన్యవాదాలు|ఎలా ఉన్నారు|ఎలా ఉన్నావు|శుభోదయం|శుభ రాత్రి|జోక్|వీడ్కోలు|మీరు ఎవరు",
     },
@@ -325,7 +326,7 @@ _L: dict[str, dict[str, str]] = {
     "th": {
         "math": "คำนวณ|แก้สมการ|หาค่า|กี่|เท่าไร|เท่าไหร่|สมการ|ผลรวม|ทั้งหมด|รวม|เปอร์เซ็นต์|ร้อยละ|ความน่าจะเป็น|"
         "ปริพันธ์|อนุพันธ์|ค่าเฉลี่ย|อัตราส่วน|จำนวนเต็ม|จำนวนเฉพาะ|เศษส่วน|สามเหลี่ยม|วงกลม|พื้นที่|ปริมาตร|"
-        "รากที่สอง|ทำให้ง่าย|ราคา|บาท|แต่ละ|ละ|คณิต|คูณ|หาร",
+        "รากที่สอง|ทำให้ง่าย|ราคา|แต่ละ|คณิต|คูณ|หารด้วย",
         "code": "โค้ด|ฟังก์ชัน|โปรแกรม|เขียนโปรแกรม|ติดตั้งใช้งาน|สคริปต์|ข้อผิดพลาด|บั๊ก|ดีบัก|คลาส|เมธอด|อัลกอริทึม|ฐานข้อมูล|ตัวแปร|ลูป|วนซ้ำ|เรียกซ้ำ",
         "reason": "พิสูจน์|ทำไม|อธิบายว่าทำไม|ทีละขั้นตอน|ตรรกะ|อนุมาน|ปริศนา|ความขัดแย้ง|ทฤษฎีบท|เหตุผล|"
         "กลยุทธ์|วิเคราะห์|เปรียบเทียบ|สมมติ|วางแผน|ออกแบบ",

@@ -28,6 +28,7 @@ MAX_TOKENS = 300
 MAX_CHARS = 1800  # the tokens come from this head of the sample: 300 tokens seldom need more
 LANGUAGE = "en"
 _TOKEN = re.compile(r"[^\W\d_]+|\d+(?:[.,]\d+)*|[^\w\s]")  # words, numbers, single punctuation marks
+_TOKEN_ASCII = re.compile(_TOKEN.pattern, re.ASCII)  # the same tokens of ASCII text, found faster
 _OPTION = re.compile(r"(?m)^[ \t]*\(?[A-Ea-e][.):][ \t]")  # the letter of an answer option, not its text
 _LABEL = re.compile(r"(?im)^[ \t]*(?:answer|question)[ \t]*:[ \t]*")
 
@@ -40,7 +41,8 @@ def _number_shape(token: str) -> str:
 def tokens(text: str) -> list[str]:
     """Lower-cased word, number-shape and punctuation tokens of the bounded sample of `text`."""
     clipped = _LABEL.sub("", _OPTION.sub("", sample(text)[:MAX_CHARS])).lower()
-    return [t if not t[0].isdigit() else _number_shape(t) for t in _TOKEN.findall(clipped)[:MAX_TOKENS]]
+    found = (_TOKEN_ASCII if clipped.isascii() else _TOKEN).findall(clipped)
+    return [t if not t[0].isdigit() else _number_shape(t) for t in found[:MAX_TOKENS]]
 
 
 def keys(text: str) -> set[str]:

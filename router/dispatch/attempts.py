@@ -14,7 +14,8 @@ A model whose circuit breaker is open is skipped without being tried; a retryabl
 connect error) is retried on the same model with backoff while the retry budget allows, then the walk
 moves on (router.dispatch.reliability). A request waits for a connection slot on the model before it is
 sent (router.dispatch.pool); no free slot in time, or the tenant over its share, moves on as well, and is
-never reported to the breaker: the model did not fail.
+never reported to the breaker: the model did not fail. Nor is a model on a hosted API with no key set
+(router.upstream.keys): it is not called, and the error says what to configure.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from router.dispatch.reliability import Guard, retry_delay
 from router.dispatch.sse import MAX_EVENT_BYTES, EventFramer, EventTooLarge
 from router.errors import RouterError, Unavailable, UpstreamError, UpstreamTimeout, sse_error_event
 from router.upstream.base import AcceptedTimeout, ByteStream, Reply, Target, Upstream, UpstreamStatus
+from router.upstream.keys import MissingKey, key_missing
 
 T = TypeVar("T")
 PickUpstream = Callable[[Target], Upstream]
@@ -67,7 +69,7 @@ async def _walk(targets: Sequence[Target], attempt: Callable[[Target], Awaitable
         raise Unavailable("no model is available for this route")
     guard.budget.earn(guard.retry.budget_ratio)
     last: UpstreamError | None = None
-    busy: PoolBusy | ShareExceeded | None = None
+    busy: PoolBusy | ShareExceeded | MissingKey | None = None
     for target in targets:
         if not await guard.admits(target.name):
             attempted.errors.append(f"{target.name}: circuit open")
@@ -77,8 +79,10 @@ async def _walk(targets: Sequence[Target], attempt: Callable[[Target], Awaitable
         skipped = False
         while True:
             try:
+                if (missing := key_missing(target)) is not None:
+                    raise missing
                 result = await attempt(target)
-            except (PoolBusy, ShareExceeded) as exc:  # not the model's fault: no report, no retry
+            except (PoolBusy, ShareExceeded, MissingKey) as exc:  # not the model's fault: no report, no retry
                 busy, skipped = exc, True
                 attempted.errors.append(f"{target.name}: {exc.message}")
                 break

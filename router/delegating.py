@@ -12,23 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from typing import Any
 
-from router.dispatch.attempts import PlainOutcome, StreamOutcome, dispatch_plain, dispatch_stream, relay
+from router.dispatch.attempts import Call, dispatch_plain, dispatch_stream
 from router.dispatch.delegate import Delegation, ExpertAnswer, Final, check_caller_tools
+from router.dispatch.outcome import Answered, Opened, Outcome, answered, streamed
+from router.dispatch.relay import relay
 from router.errors import BadRequest, RouterError, UpstreamTimeout
 from router.gateway import Gateway
-from router.pipeline import (
-    RequestContext,
-    Result,
-    _finish,
-    _headers,
-    _metered,
-    _or_account,
-    _renamed,
-    account_plain,
-    tenant_guard,
-)
+from router.pipeline import RequestContext, _finish, account_plain
 from router.policy.decide import Decision, Hints
 from router.policy.schema import RouteSpec
 from router.telemetry.meter import text_of
@@ -37,20 +30,13 @@ from router.upstream.base import Target
 
 
 async def delegate(
-    gw: Gateway,
-    ctx: RequestContext,
-    body: dict[str, Any],
-    path: str,
-    route: RouteSpec,
-    decision: Decision,
-    targets: list[Target],
-    record: RequestRecord,
-    hints: Hints,
-) -> Result:
-    if path != "chat/completions":
+    gw: Gateway, ctx: RequestContext, call: Call, route: RouteSpec, decision: Decision, record: RequestRecord, hints: Hints
+) -> Outcome:
+    """The core's final turn as the request's Outcome, after the expert calls it asked for."""
+    if call.path != "chat/completions":
         raise BadRequest(f"route {decision.route!r} delegates to experts and serves chat completions only", param="model")
+    body, guard = call.body, call.guard
     check_caller_tools(body, route)
-    guard = tenant_guard(gw, ctx)
     numbers = iter(range(1, 1 << 30))
 
     def sub_record(kind: str, model: str, reason: str) -> RequestRecord:
@@ -69,43 +55,41 @@ async def delegate(
         target = Target(expert.model, spec, spec.endpoint.model)
         try:
             async with asyncio.timeout(spec.timeouts.total):
-                outcome = await dispatch_plain([target], gw.upstream_for, "chat/completions", {"messages": messages}, guard)
+                expert_call = Call([target], gw.upstream_for, "chat/completions", {"messages": messages}, guard)
+                done = await dispatch_plain(expert_call)
         except (RouterError, TimeoutError) as exc:
             error = exc if isinstance(exc, RouterError) else UpstreamTimeout(f"expert {expert.model!r} timed out")
             sub.model, sub.tier, sub.status, sub.error_type = expert.model, spec.tier, error.status, error.type
             _finish(gw, sub, sub.started)
             return ExpertAnswer(kind, call_id, f"error: the {kind} expert could not answer ({error.message})")
-        account_plain(gw, ctx, sub, outcome.attempted, outcome.reply.data)
-        return ExpertAnswer(kind, call_id, text_of(outcome.reply.data), sub.cost_usd)
+        account_plain(gw, ctx, sub, done.target, done.attempted, done.reply.data)
+        return ExpertAnswer(kind, call_id, text_of(done.reply.data), sub.cost_usd)
 
-    def turn_done(outcome: PlainOutcome | StreamOutcome, data: dict[str, Any]) -> float:
+    def turn_done(turn: Answered | Opened, data: dict[str, Any]) -> float:
         """Account a core turn that called experts (not the final one)."""
-        assert outcome.attempted.target is not None
-        sub = sub_record("core", outcome.attempted.target.name, "core_turn")
-        sub.started, sub.prompt_tokens, sub.stream = record.started, record.prompt_tokens, isinstance(outcome, StreamOutcome)
-        account_plain(gw, ctx, sub, outcome.attempted, data)
+        sub = sub_record("core", turn.target.name, "core_turn")
+        sub.started, sub.prompt_tokens, sub.stream = record.started, record.prompt_tokens, isinstance(turn, Opened)
+        account_plain(gw, ctx, sub, turn.target, turn.attempted, data)
         return sub.cost_usd
 
     engine = Delegation(route, body, ask, turn_done, hints.max_cost_usd)
-    total = ctx.policy.models[targets[0].name].timeouts.total
+    total = ctx.policy.models[call.targets[0].name].timeouts.total
 
     async def run() -> Final:
         try:
             async with asyncio.timeout(total):
                 if body.get("stream") is True:
-                    return await engine.stream(lambda b: dispatch_stream(targets, gw.upstream_for, path, b, guard))
-                return await engine.plain(lambda b: dispatch_plain(targets, gw.upstream_for, path, b, guard))
+                    return await engine.stream(lambda b: dispatch_stream(replace(call, pick=gw.upstream_for, body=b)))
+                return await engine.plain(lambda b: dispatch_plain(replace(call, pick=gw.upstream_for, body=b)))
         except TimeoutError:
             raise UpstreamTimeout(f"route {decision.route!r} exceeded the core's total timeout while delegating") from None
 
-    final = await _or_account(gw, record, run())
-    record.delegations = final.delegations
+    final = await run()
     if final.stream is not None:
-        headers = _headers(ctx, decision, final.stream.attempted) | {"x-router-delegations": str(final.delegations)}
-        stream = _metered(gw, ctx, record, final.stream.attempted, relay(final.stream, held=final.held), decision.route)
-        return Result(headers, stream=stream)
-    assert final.plain is not None and final.body is not None
-    reply = final.plain.reply
-    account_plain(gw, ctx, record, final.plain.attempted, reply.data)
-    headers = _headers(ctx, decision, final.plain.attempted, reply.headers) | {"x-router-delegations": str(final.delegations)}
-    return _renamed(Result(headers, final.body, data=reply.data), decision.route)
+        outcome = streamed(final.stream, relay(final.stream, held=final.held, max_event_bytes=call.max_event_bytes))
+    else:
+        assert final.plain is not None and final.body is not None
+        outcome = answered(replace(final.plain, reply=replace(final.plain.reply, body=final.body)))
+    outcome.delegations = final.delegations
+    outcome.headers["x-router-delegations"] = str(final.delegations)
+    return outcome

@@ -15,14 +15,15 @@ when the stream ends, however it ends) and hands it to the gateway's reporting b
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any
 
 from router.api.wire import valid_name
 from router.classify.classifier import Classification
-from router.dispatch.attempts import Attempted, PickUpstream, dispatch_plain, dispatch_stream, relay
-from router.dispatch.cascade import cascade_plain, cascade_stream
+from router.dispatch.attempts import Call, PickUpstream, dispatch, dispatch_plain
+from router.dispatch.cascade import cascade
+from router.dispatch.outcome import Attempted, Outcome
 from router.dispatch.reliability import Guard
 from router.errors import BadRequest, NotFound, RouterError
 from router.gateway import Gateway
@@ -39,8 +40,6 @@ from router.tenancy.estimate import Estimate, estimate, route_models
 from router.tenancy.limits import Ticket
 from router.upstream.base import Target
 from router.upstream.passing import dumps, forwarded, renamer
-
-T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -180,13 +179,8 @@ def shadow(gw: Gateway, ctx: RequestContext, record: RequestRecord, decision: De
 
 
 async def _admitted(gw: Gateway, ctx: RequestContext, record: RequestRecord, models: list[str], body: dict[str, Any]) -> Hints:
-    """Estimate (validating n and max_tokens) and admit; a refusal is accounted like any failed request."""
-    try:
-        est = estimate(ctx.policy, models, body)
-    except RouterError as exc:
-        _account_failure(gw, record, exc)
-        raise
-    hints = await _or_account(gw, record, admit_tenant(gw, ctx, est))
+    """Estimate (validating n and max_tokens) and admit; the ticket goes on the record, to be released."""
+    hints = await admit_tenant(gw, ctx, estimate(ctx.policy, models, body))
     record.ticket = ctx.ticket
     return hints
 
@@ -197,85 +191,104 @@ def tenant_guard(gw: Gateway, ctx: RequestContext) -> Guard:
 
 
 def _headers(
-    ctx: RequestContext, decision: Decision, attempted: Attempted, upstream: Mapping[str, str] | None = None
+    ctx: RequestContext,
+    route: str,
+    decision: Decision | None,
+    model: str | None,
+    attempted: Attempted,
+    upstream: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    target = attempted.target
-    assert target is not None
-    extra = {}
-    if decision.task_kind is not None:
-        extra["x-router-task-kind"] = decision.task_kind
-    if decision.expert is not None:
-        extra["x-router-expert"] = decision.expert
-    if decision.session is not None:
-        extra["x-router-session"] = decision.session
-    return {
-        **(upstream or {}),  # the upstream's x-ratelimit-* and retry-after; the gateway's own headers win
-        **extra,
-        "x-request-id": ctx.request_id,
-        "x-router-route": decision.route,
-        "x-router-tier": target.spec.tier,
-        "x-router-model": target.name,
-        "x-router-reason": decision.reason,
-        "x-router-fallbacks": str(attempted.fallbacks),
-        "x-router-retries": str(attempted.retries),
-        "x-router-policy-version": ctx.policy.digest,
-        **ctx.response_headers,
-    }
+    """The x-router-* headers of an answer, and of an error: what was decided as far as the request got,
+    the model that answered (or, on an error, the last one tried), fallbacks and retries."""
+    headers = {**(upstream or {})}  # the upstream's x-ratelimit-* and retry-after; the gateway's own headers win
+    if decision is not None:
+        for name, value in (
+            ("x-router-task-kind", decision.task_kind),
+            ("x-router-expert", decision.expert),
+            ("x-router-session", decision.session),
+        ):
+            if value is not None:
+                headers[name] = value
+    headers["x-request-id"] = ctx.request_id
+    headers["x-router-route"] = route
+    if model is not None:
+        headers["x-router-tier"] = ctx.policy.models[model].tier
+        headers["x-router-model"] = model
+    if decision is not None:
+        headers["x-router-reason"] = decision.reason
+        headers["x-router-fallbacks"] = str(attempted.fallbacks)
+        headers["x-router-retries"] = str(attempted.retries)
+    headers["x-router-policy-version"] = ctx.policy.digest
+    return headers | ctx.response_headers
 
 
 async def generate(gw: Gateway, ctx: RequestContext, body: dict[str, Any], path: str, pick: PickUpstream | None = None) -> Result:
-    """Chat and legacy completions: classify, decide, dispatch, respond (plain or streaming).
+    """Chat and legacy completions: resolve, admit, classify, decide, run, respond; accounted however it ends.
 
     `pick` chooses the upstream client per target (default: the gateway's); the Responses endpoint uses
     it to send a request to upstreams that serve that API themselves. A cascade always uses the default.
     The answer's `model` is renamed to what the client asked for, which the gateway accepts back.
     """
     resolved = await resolve(gw, ctx, body.get("model"))
-    record = RequestRecord(ctx.request_id, OPERATIONS[path], resolved.name, tenant=ctx.tenant, stream=body.get("stream") is True)
-    record.started = ctx.started
-    hints = await _admitted(gw, ctx, record, _models_of(ctx, resolved), body)
+    record = RequestRecord(
+        ctx.request_id, OPERATIONS[path], resolved.name, tenant=ctx.tenant, stream=body.get("stream") is True, started=ctx.started
+    )
+    decision: Decision | None = None
+    attempted = Attempted()
     try:
-        return await _generate(gw, ctx, body, path, resolved, record, hints, pick)
+        hints = await _admitted(gw, ctx, record, _models_of(ctx, resolved), body)
+        classification = judge(gw, ctx, body, resolved)
+        hints = await sessions.attach(gw.store, ctx.tenant or SINGLE_TENANT, resolved.route, body, hints)
+        decision = choose(gw, ctx, resolved, classification, hints)
+        shadow(gw, ctx, record, decision, classification, hints)
+        _describe(record, decision, classification)
+        outcome = await run(gw, ctx, body, path, resolved, decision, hints, record, attempted, pick)
+        await sessions.remember(gw.store, ctx.tenant or SINGLE_TENANT, resolved.route, hints, decision, outcome.target)
+        return respond(gw, ctx, record, decision, outcome, resolved.name)
+    except RouterError as exc:
+        failed(gw, ctx, record, exc, decision, attempted)
+        raise
     except BaseException:
-        _release(gw, record)  # whatever ended the request before it was accounted (no-op if it was)
+        _release(gw, record)  # whatever else ended the request before it was accounted (no-op if it was)
         raise
 
 
-async def _generate(
+async def run(
     gw: Gateway,
     ctx: RequestContext,
     body: dict[str, Any],
     path: str,
     resolved: Resolved,
-    record: RequestRecord,
+    decision: Decision,
     hints: Hints,
+    record: RequestRecord,
+    attempted: Attempted,
     pick: PickUpstream | None,
-) -> Result:
-    classification = judge(gw, ctx, body, resolved)
-    hints = await sessions.attach(gw.store, ctx.tenant or SINGLE_TENANT, resolved.route, body, hints)
-    decision = choose(gw, ctx, resolved, classification, hints)
-    shadow(gw, ctx, record, decision, classification, hints)
+) -> Outcome:
+    """The decision's strategy: one dispatch (fixed, classify), a cascade around it, or a delegate run."""
     targets = targets_for(ctx.policy, decision, resolved.adapter, ctx.forward)
-    _describe(record, decision, classification)
+    call = Call(targets, pick or gw.upstream_for, path, body, tenant_guard(gw, ctx), _max_event(ctx))
     if decision.strategy == "delegate":
         from router.delegating import delegate  # it builds on this module's accounting
 
-        return await delegate(gw, ctx, body, path, resolved.route, decision, targets, record, hints)
+        return await delegate(gw, ctx, call, resolved.route, decision, record, hints)
     if decision.strategy == "cascade":
-        return await _cascade(gw, ctx, body, path, decision, targets, record, resolved.name)
-    pick = pick or gw.upstream_for
-    guard = tenant_guard(gw, ctx)
-    if body.get("stream") is True:
-        outcome = await _or_account(gw, record, dispatch_stream(targets, pick, path, body, guard))
-        await sessions.remember(gw.store, ctx.tenant or SINGLE_TENANT, resolved.route, hints, decision, outcome.target)
-        headers = _headers(ctx, decision, outcome.attempted, getattr(outcome.stream, "headers", None))
-        stream = _metered(gw, ctx, record, outcome.attempted, relay(outcome, max_event_bytes=_max_event(ctx)), resolved.name)
-        return Result(headers, stream=stream)
-    plain = await _or_account(gw, record, dispatch_plain(targets, pick, path, body, guard))
-    await sessions.remember(gw.store, ctx.tenant or SINGLE_TENANT, resolved.route, hints, decision, plain.target)
-    account_plain(gw, ctx, record, plain.attempted, plain.reply.data)
-    headers = _headers(ctx, decision, plain.attempted, plain.reply.headers)
-    return _renamed(Result(headers, plain.reply.body, data=plain.reply.data), resolved.name)
+        return await cascade(replace(call, pick=gw.upstream_for), ctx.policy.routes[decision.route].cascade, attempted)
+    return await dispatch(call, attempted)
+
+
+def respond(gw: Gateway, ctx: RequestContext, record: RequestRecord, decision: Decision, outcome: Outcome, name: str) -> Result:
+    """The answer with its headers, its `model` renamed to `name`; a plain one accounted now, a stream when
+    it ends."""
+    record.escalated, record.escalation_reason = outcome.escalated, outcome.escalation_reason
+    record.delegations = outcome.delegations
+    headers = _headers(ctx, decision.route, decision, outcome.target.name, outcome.attempted, outcome.upstream_headers)
+    headers |= outcome.headers
+    if outcome.events is not None:
+        return Result(headers, stream=_metered(gw, ctx, record, outcome, outcome.events, name))
+    assert outcome.reply is not None
+    account_plain(gw, ctx, record, outcome.target, outcome.attempted, outcome.reply.data)
+    return _renamed(Result(headers, outcome.reply.body, data=outcome.reply.data), name)
 
 
 def _renamed(result: Result, name: str) -> Result:
@@ -306,16 +319,15 @@ def _describe(record: RequestRecord, decision: Decision, c: Classification) -> N
     record.p_strong = c.scores.p_strong if c.scorer != "none" else None
 
 
-async def _or_account(gw: Gateway, record: RequestRecord, work: Awaitable[T]) -> T:
-    """Account failed requests too: the error's status, type, code and how long it took."""
-    try:
-        return await work
-    except RouterError as exc:
-        _account_failure(gw, record, exc)
-        raise
-
-
-def _account_failure(gw: Gateway, record: RequestRecord, exc: RouterError) -> None:
+def failed(
+    gw: Gateway, ctx: RequestContext, record: RequestRecord, exc: RouterError, decision: Decision | None, attempted: Attempted
+) -> None:
+    """A request that ends in an error: accounted with the models dispatch tried, and its error response
+    says what was decided as far as the request got (the x-router-* headers of an answer)."""
+    record.tried, record.fallbacks, record.retries = tuple(attempted.tried), attempted.fallbacks, attempted.retries
+    model = attempted.tried[-1] if attempted.tried else None
+    route = decision.route if decision is not None else record.route
+    exc.headers.update(_headers(ctx, route, decision, model, attempted))
     record.status, record.error_type = exc.status, exc.type
     if exc.code:
         record.extra["code"] = exc.code
@@ -335,11 +347,10 @@ def _release(gw: Gateway, record: RequestRecord) -> None:
         gw.admitter.release(record.ticket, record.prompt_tokens + record.completion_tokens, record.cost_usd)
 
 
-def _fill(ctx: RequestContext, record: RequestRecord, attempted: Attempted) -> None:
-    target = attempted.target
-    assert target is not None
+def _fill(record: RequestRecord, target: Target, attempted: Attempted) -> None:
     record.model, record.tier, record.upstream_model = target.name, target.spec.tier, target.upstream_model
     record.provider, record.fallbacks, record.retries = target.spec.endpoint.provider, attempted.fallbacks, attempted.retries
+    record.tried = tuple(attempted.tried)
 
 
 def _costs(ctx: RequestContext, record: RequestRecord) -> None:
@@ -351,8 +362,10 @@ def _costs(ctx: RequestContext, record: RequestRecord) -> None:
     record.llm_cost_usd = cost_usd(reference, record.prompt_tokens, record.completion_tokens) if reference else record.cost_usd
 
 
-def account_plain(gw: Gateway, ctx: RequestContext, record: RequestRecord, attempted: Attempted, data: dict[str, Any]) -> None:
-    _fill(ctx, record, attempted)
+def account_plain(
+    gw: Gateway, ctx: RequestContext, record: RequestRecord, target: Target, attempted: Attempted, data: dict[str, Any]
+) -> None:
+    _fill(record, target, attempted)
     usage = usage_of(data)
     if usage is None:
         record.completion_tokens, record.tokens_estimated = gw.classifier.counter.count(text_of(data)), True
@@ -365,13 +378,12 @@ def account_plain(gw: Gateway, ctx: RequestContext, record: RequestRecord, attem
 
 
 async def _metered(
-    gw: Gateway, ctx: RequestContext, record: RequestRecord, attempted: Attempted, stream: AsyncIterator[bytes], name: str
+    gw: Gateway, ctx: RequestContext, record: RequestRecord, outcome: Outcome, stream: AsyncIterator[bytes], name: str
 ) -> AsyncIterator[bytes]:
     """Pass the stream through (its `model` renamed to `name`); account it when it ends, however it ends."""
     meter = StreamMeter(ctx.started, gw.classifier.counter.count)
-    _fill(ctx, record, attempted)
-    assert attempted.target is not None
-    rename = renamer(attempted.target.upstream_model, name)
+    _fill(record, outcome.target, outcome.attempted)
+    rename = renamer(outcome.target.upstream_model, name)
     try:
         async for chunk in stream:
             meter.feed(chunk)
@@ -386,35 +398,6 @@ async def _metered(
         record.ttft_s = meter.ttft_s
         _costs(ctx, record)
         _finish(gw, record, ctx.started)
-
-
-async def _cascade(
-    gw: Gateway,
-    ctx: RequestContext,
-    body: dict[str, Any],
-    path: str,
-    decision: Decision,
-    targets: list[Target],
-    record: RequestRecord,
-    name: str,
-) -> Result:
-    spec = ctx.policy.routes[decision.route].cascade
-    guard = tenant_guard(gw, ctx)
-    if body.get("stream") is True:
-        work = cascade_stream(targets, gw.upstream_for, path, body, spec, guard, _max_event(ctx))
-        done = await _or_account(gw, record, work)
-        assert done.stream_outcome is not None and done.stream is not None
-        record.escalated, record.escalation_reason = done.escalated, done.verdict.reason
-        upstream = getattr(done.stream_outcome.stream, "headers", None)
-        headers = _headers(ctx, decision, done.stream_outcome.attempted, upstream) | done.headers
-        stream = _metered(gw, ctx, record, done.stream_outcome.attempted, done.stream, name)
-        return Result(headers, stream=stream)
-    done = await _or_account(gw, record, cascade_plain(targets, gw.upstream_for, path, body, spec, guard))
-    assert done.plain is not None
-    record.escalated, record.escalation_reason = done.escalated, done.verdict.reason
-    account_plain(gw, ctx, record, done.plain.attempted, done.plain.reply.data)
-    headers = _headers(ctx, decision, done.plain.attempted, done.plain.reply.headers) | done.headers
-    return _renamed(Result(headers, done.plain.reply.body, data=done.plain.reply.data), name)
 
 
 def _embedding_models(policy: Policy, name: Any, tenant: str | None = None) -> list[str]:
@@ -451,16 +434,21 @@ async def embeddings(gw: Gateway, ctx: RequestContext, body: dict[str, Any]) -> 
     record = RequestRecord(
         ctx.request_id, "embeddings", decision.route, tenant=ctx.tenant, reason="embeddings", started=ctx.started
     )
-    await _admitted(gw, ctx, record, names, body)
-    guard = tenant_guard(gw, ctx)
+    attempted = Attempted()
     try:
-        work = dispatch_plain(targets_for(ctx.policy, decision, None, ctx.forward), gw.upstream_for, "embeddings", body, guard)
-        outcome = await _or_account(gw, record, work)
-        account_plain(gw, ctx, record, outcome.attempted, outcome.reply.data)
+        await _admitted(gw, ctx, record, names, body)
+        call = Call(
+            targets_for(ctx.policy, decision, None, ctx.forward), gw.upstream_for, "embeddings", body, tenant_guard(gw, ctx)
+        )
+        done = await dispatch_plain(call, attempted)
+        account_plain(gw, ctx, record, done.target, attempted, done.reply.data)
+    except RouterError as exc:
+        failed(gw, ctx, record, exc, decision, attempted)
+        raise
     except BaseException:
         _release(gw, record)
         raise
-    return Result(_headers(ctx, decision, outcome.attempted), outcome.reply.body)
+    return Result(_headers(ctx, decision.route, decision, done.target.name, attempted), done.reply.body)
 
 
 async def explain(gw: Gateway, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:

@@ -11,17 +11,17 @@ the sub-calls have spent it the core is asked to answer without the experts.
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import replace
 from typing import Any
 
+from router import accounting
+from router.context import RequestContext
 from router.dispatch.attempts import Call, dispatch_plain, dispatch_stream
 from router.dispatch.delegate import Delegation, ExpertAnswer, Final, check_caller_tools
-from router.dispatch.outcome import Answered, Opened, Outcome, answered, streamed
+from router.dispatch.outcome import Answered, Attempted, Opened, Outcome, answered, streamed
 from router.dispatch.relay import relay
 from router.errors import BadRequest, RouterError, UpstreamTimeout
 from router.gateway import Gateway
-from router.pipeline import RequestContext, _finish, account_plain
 from router.policy.decide import Decision, Hints
 from router.policy.schema import RouteSpec
 from router.telemetry.meter import text_of
@@ -39,37 +39,34 @@ async def delegate(
     check_caller_tools(body, route)
     numbers = iter(range(1, 1 << 30))
 
-    def sub_record(kind: str, model: str, reason: str) -> RequestRecord:
-        sub = RequestRecord(f"{ctx.request_id}.{next(numbers)}", "chat", decision.route, tenant=ctx.tenant, reason=reason)
-        sub.started, sub.parent_request_id, sub.task_kind, sub.expert = time.perf_counter(), ctx.request_id, kind, model
-        return sub
-
     async def ask(kind: str, call_id: str, question: str) -> ExpertAnswer:
         expert = route.experts[kind]
         assert expert.model is not None
         spec = ctx.policy.models[expert.model]
-        sub = sub_record(kind, expert.model, "delegated")
+        tokens = gw.classifier.counter.count(question)
+        sub = accounting.sub_call(record, next(numbers), kind, expert.model, "delegated", prompt_tokens=tokens)
         messages = [{"role": "system", "content": expert.description}] if expert.description else []
         messages.append({"role": "user", "content": question})
-        sub.prompt_tokens = gw.classifier.counter.count(question)
-        target = Target(expert.model, spec, spec.endpoint.model)
+        target, walk = Target(expert.model, spec, spec.endpoint.model), Attempted()
         try:
             async with asyncio.timeout(spec.timeouts.total):
                 expert_call = Call([target], gw.upstream_for, "chat/completions", {"messages": messages}, guard)
-                done = await dispatch_plain(expert_call)
+                done = await dispatch_plain(expert_call, walk)
         except (RouterError, TimeoutError) as exc:
             error = exc if isinstance(exc, RouterError) else UpstreamTimeout(f"expert {expert.model!r} timed out")
-            sub.model, sub.tier, sub.status, sub.error_type = expert.model, spec.tier, error.status, error.type
-            _finish(gw, sub, sub.started)
+            accounting.failed(gw, sub, error, walk, asked=target)
             return ExpertAnswer(kind, call_id, f"error: the {kind} expert could not answer ({error.message})")
-        account_plain(gw, ctx, sub, done.target, done.attempted, done.reply.data)
+        accounting.answered(gw, ctx.policy, sub, done.target, done.attempted, done.reply.data)
         return ExpertAnswer(kind, call_id, text_of(done.reply.data), sub.cost_usd)
 
     def turn_done(turn: Answered | Opened, data: dict[str, Any]) -> float:
         """Account a core turn that called experts (not the final one)."""
-        sub = sub_record("core", turn.target.name, "core_turn")
-        sub.started, sub.prompt_tokens, sub.stream = record.started, record.prompt_tokens, isinstance(turn, Opened)
-        account_plain(gw, ctx, sub, turn.target, turn.attempted, data)
+        stream = isinstance(turn, Opened)
+        number, tokens = next(numbers), record.prompt_tokens
+        sub = accounting.sub_call(
+            record, number, "core", turn.target.name, "core_turn", prompt_tokens=tokens, started=record.started, stream=stream
+        )
+        accounting.answered(gw, ctx.policy, sub, turn.target, turn.attempted, data)
         return sub.cost_usd
 
     engine = Delegation(route, body, ask, turn_done, hints.max_cost_usd)

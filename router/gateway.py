@@ -18,7 +18,7 @@ from router.classify.tokens import TokenCounter
 from router.dispatch.board import BreakerBoard
 from router.dispatch.load import LoadTracker
 from router.dispatch.pool import ModelPools
-from router.dispatch.reliability import Guard, RetryBudget, breaker_config
+from router.dispatch.reliability import DispatchGuard, RetryBudget, breaker_config
 from router.policy.compiled import Policy
 from router.policy.reload import PolicyHolder
 from router.policy.shadow import ShadowTally
@@ -90,7 +90,7 @@ class Gateway:
     metrics: PrometheusObserver | None = None  # the metrics fed by finished requests
     exposition: Exposition | None = None  # renders GET /metrics off the event loop
     access_log: AccessLog | None = None
-    _guard: tuple[Policy, Guard] | None = field(default=None, init=False, repr=False)  # per policy version
+    _guard: tuple[Policy, DispatchGuard] | None = field(default=None, init=False, repr=False)  # per policy version
     reporting: Batched = field(default_factory=Batched)  # told of every finished request; feeds its consumers in batches
     load: LoadTracker = field(default_factory=LoadTracker)  # in-flight requests and server queues, for spill
     shadow: PolicyHolder | None = None  # a candidate policy decided alongside the live one
@@ -140,7 +140,7 @@ class Gateway:
             scorer = self.scorers[key] = load_scorer(kind, path)
         return scorer
 
-    def guard(self, policy: Policy) -> Guard:
+    def guard(self, policy: Policy) -> DispatchGuard:
         """Breakers, retries and the retry budget, as this request's policy version sets them (built once
         per policy version)."""
         built = self._guard
@@ -148,7 +148,7 @@ class Gateway:
             server = policy.spec.server
             assert self.board is not None
             self.board.watch(policy.models)
-            guard = Guard(self.board, breaker_config(server.breaker), server.retries, self.retry_budget, self.rng, self.pools,
+            guard = DispatchGuard(self.board, breaker_config(server.breaker), server.retries, self.retry_budget, self.rng, self.pools,
                           server.model_connections, server.tenant_model_share)  # fmt: skip
             built = self._guard = (policy, guard)
         return built[1]

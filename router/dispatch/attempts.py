@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 from router.dispatch.outcome import Answered, Attempted, Opened, Outcome, answered, streamed
 from router.dispatch.pool import PoolBusy, ShareExceeded
 from router.dispatch.relay import Slotted, relay
-from router.dispatch.reliability import Guard, retry_delay
+from router.dispatch.reliability import DispatchGuard, retry_delay
 from router.dispatch.sse import MAX_EVENT_BYTES
 from router.errors import RouterError, Unavailable, UpstreamError, UpstreamTimeout
 from router.upstream.base import AcceptedTimeout, ByteStream, Reply, Target, Upstream, UpstreamStatus
@@ -51,7 +51,7 @@ class Call:
     pick: PickUpstream  # the upstream client per target
     path: str  # the OpenAI path, e.g. chat/completions
     body: dict[str, Any]
-    guard: Guard  # breakers, retries and connection slots, as this request's tenant sees them
+    guard: DispatchGuard  # breakers, retries and connection slots, as this request's tenant sees them
     max_event_bytes: int = MAX_EVENT_BYTES  # a committed stream's largest event
 
     @property
@@ -69,7 +69,7 @@ async def dispatch(call: Call, attempted: Attempted) -> Outcome:
 
 
 async def _walk(
-    targets: Sequence[Target], attempt: Callable[[Target], Awaitable[T]], attempted: Attempted, guard: Guard
+    targets: Sequence[Target], attempt: Callable[[Target], Awaitable[T]], attempted: Attempted, guard: DispatchGuard
 ) -> tuple[Target, T]:
     if not targets:
         raise Unavailable("no model is available for this route")

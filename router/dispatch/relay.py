@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 
 from router.dispatch.outcome import Opened
-from router.dispatch.reliability import Guard
+from router.dispatch.reliability import DispatchGuard
 from router.dispatch.sse import MAX_EVENT_BYTES, EventFramer, EventTooLarge
 from router.errors import RouterError, UpstreamError, UpstreamTimeout, sse_error_event
 from router.upstream.base import ByteStream, Target
@@ -20,7 +20,7 @@ from router.upstream.base import ByteStream, Target
 class Slotted:
     """A stream that holds its model's connection slot until it is closed."""
 
-    def __init__(self, stream: ByteStream, guard: Guard, target: Target) -> None:
+    def __init__(self, stream: ByteStream, guard: DispatchGuard, target: Target) -> None:
         self._stream, self._guard, self._target = stream, guard, target
         self._held = True
         self.headers = getattr(stream, "headers", None)  # the upstream's response headers, when it has them

@@ -14,7 +14,7 @@ import orjson
 from router.dispatch.attempts import Call
 from router.dispatch.board import BreakerBoard
 from router.dispatch.pool import ModelPools
-from router.dispatch.reliability import Guard, RetryBudget, breaker_config
+from router.dispatch.reliability import DispatchGuard, RetryBudget, breaker_config
 from router.policy.schema import BreakerSpec, ModelSpec, RetrySpec
 from router.store.memory import MemoryStore
 from router.upstream.base import Reply, Target
@@ -29,7 +29,11 @@ def target(name: str, tier: str = "slm", base_url: str = "http://127.0.0.1:9/v1"
 
 def chat_reply(text: str, **choice: Any) -> dict[str, Any]:
     message = {"role": "assistant", "content": text}
-    return {"object": "chat.completion", "choices": [{"index": 0, "message": message, "finish_reason": "stop", **choice}]}
+    return {
+        "object": "chat.completion",
+        "model": "fake-id",
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop", **choice}],
+    }
 
 
 def chunks(*texts: str) -> list[bytes]:
@@ -89,11 +93,11 @@ class FakeUpstream:
         return [name for name, _ in self.calls]
 
 
-def guard(attempts: int = 0, **retry: Any) -> Guard:
+def guard(attempts: int = 0, **retry: Any) -> DispatchGuard:
     """A guard on an in-memory store: breakers that never open in these tests, retries as asked, no sleep."""
     spec = RetrySpec(attempts=attempts, base_delay_s=0.0, **retry)
     breaker = breaker_config(BreakerSpec(consecutive_failures=1000, min_requests=1000))
-    return Guard(BreakerBoard(MemoryStore()), breaker, spec, RetryBudget(), random.Random(0), ModelPools())
+    return DispatchGuard(BreakerBoard(MemoryStore()), breaker, spec, RetryBudget(), random.Random(0), ModelPools())
 
 
 def call(upstream: FakeUpstream, targets: Sequence[Target], body: dict[str, Any] | None = None, **kw: Any) -> Call:

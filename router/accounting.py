@@ -22,7 +22,7 @@ from router.errors import RouterError
 from router.gateway import Gateway
 from router.policy.compiled import Policy
 from router.policy.decide import Decision
-from router.telemetry.meter import StreamMeter, cost_usd, text_of, usage_of
+from router.telemetry.meter import StreamMeter, text_of, usage_of
 from router.telemetry.record import RequestRecord
 from router.tenancy.limits import Ticket
 from router.upstream.base import Target
@@ -152,8 +152,8 @@ def release(gw: Gateway, record: RequestRecord) -> None:
 
 def _costs(policy: Policy, record: RequestRecord) -> None:
     assert record.model is not None
-    record.cost_usd = cost_usd(policy.models[record.model], record.prompt_tokens, record.completion_tokens)
+    record.cost_usd = policy.models[record.model].price.usd(record.prompt_tokens, record.completion_tokens)
     route = policy.routes.get(record.route)
     llm = (route.tiers.get("llm") or ([route.core] if route.core else None)) if route is not None else None
     reference = policy.models[llm[0]] if llm else None  # savings: against the route's LLM tier (a delegate's core)
-    record.llm_cost_usd = cost_usd(reference, record.prompt_tokens, record.completion_tokens) if reference else record.cost_usd
+    record.llm_cost_usd = reference.price.usd(record.prompt_tokens, record.completion_tokens) if reference else record.cost_usd

@@ -30,7 +30,6 @@ from router.telemetry.batch import Batched
 from router.telemetry.latency import LatencyTracker
 from router.telemetry.logs import AccessLog
 from router.telemetry.metrics import PrometheusObserver
-from router.telemetry.record import Observer
 from router.telemetry.scrape import Exposition
 from router.tenancy.auth import admin_key_digest
 from router.tenancy.limits import Admitter
@@ -69,6 +68,28 @@ def weights_path(policy: Policy) -> Path | None:
     return path if path.is_absolute() else Path(policy.source).parent / path
 
 
+def shadow_holder(settings: Settings, policy: Policy) -> PolicyHolder | None:
+    """The candidate policy decided alongside the live one: --shadow-policy, else the policy's server.shadow
+    (relative to the policy file)."""
+    shadow = settings.shadow_policy or policy.spec.server.shadow
+    if shadow is None:
+        return None
+    path = Path(shadow)
+    return PolicyHolder(path if path.is_absolute() else settings.policy_path.parent / path)
+
+
+@dataclass(slots=True)
+class MetricSources:
+    """What the metrics read at scrape time, given to them explicitly (not the whole gateway)."""
+
+    policies: PolicyHolder
+    board: BreakerBoard
+    store: Store
+
+    def breaker_snapshot(self) -> dict[str, str]:
+        return self.board.catalog_states()
+
+
 @dataclass(slots=True)
 class Gateway:
     settings: Settings
@@ -99,21 +120,32 @@ class Gateway:
 
     @classmethod
     def build(cls, settings: Settings) -> Gateway:
+        """Every service built first, each given what it reads, then the gateway that holds them: no
+        field is assigned afterwards, and nothing holds the gateway itself."""
         policies = PolicyHolder(settings.policy_path)
-        fast = OpenAICompatUpstream(make_transport(settings.transport))
         store = open_store(settings.redis_url)
-        gateway = cls(settings, policies, Classifier(TokenCounter()), fast, store=store)
-        gateway.ledger = UsageLedger(store)
-        gateway.metrics = PrometheusObserver(gateway)
-        gateway.exposition = Exposition(gateway.metrics)
-        gateway.access_log = AccessLog.open(settings.access_log)
-        consumers: list[Observer] = [gateway.latency, gateway.ledger, gateway.metrics, gateway.access_log]
-        gateway.reporting = Batched(consumers, then=[gateway.access_log])
+        board = BreakerBoard(store)
+        latency, ledger = LatencyTracker(), UsageLedger(store)
+        metrics = PrometheusObserver(MetricSources(policies, board, store))
+        access_log = AccessLog.open(settings.access_log)
+        reporting = Batched([latency, ledger, metrics, access_log], then=[access_log])
+        gateway = cls(
+            settings,
+            policies,
+            Classifier(TokenCounter()),
+            OpenAICompatUpstream(make_transport(settings.transport)),
+            store=store,
+            board=board,
+            admitter=Admitter(store),
+            latency=latency,
+            ledger=ledger,
+            metrics=metrics,
+            exposition=Exposition(metrics),
+            access_log=access_log,
+            reporting=reporting,
+            shadow=shadow_holder(settings, policies.current),
+        )
         gateway.scorer(policies.current)  # load weights at start, not on a request
-        shadow = settings.shadow_policy or policies.current.spec.server.shadow
-        if shadow is not None:
-            path = Path(shadow)
-            gateway.shadow = PolicyHolder(path if path.is_absolute() else settings.policy_path.parent / path)
         return gateway
 
     def __post_init__(self) -> None:
@@ -156,7 +188,7 @@ class Gateway:
     def breaker_snapshot(self) -> dict[str, str]:
         """Circuit-breaker state per catalog model (closed, open, half_open), as last seen by this process."""
         assert self.board is not None
-        return {name: state for name, state in self.board.states.items() if "#" not in name}
+        return self.board.catalog_states()
 
     def upstream_for(self, target: Target) -> Upstream:
         if target.spec.endpoint.fast_path:

@@ -216,10 +216,15 @@ class Gateway:
         """Hand every request answered so far to latency, ledger, metrics and the access log."""
         self.reporting.flush()
 
-    async def aclose(self) -> None:
+    async def settle_reports(self) -> None:
+        """Every request answered so far reported and its usage written to the store: what a reader of
+        the ledger (GET /router/usage) and shutdown wait for."""
         self.flush_reports()
         if self.ledger is not None:
             await self.ledger.drain()
+
+    async def aclose(self) -> None:
+        await self.settle_reports()
         if self.admitter is not None:
             await self.admitter.drain()
         if self.board is not None:

@@ -23,7 +23,7 @@ from router.api.fast import FastPath
 from router.api.openai import api
 from router.api.wire import ClientDisconnected
 from router.dispatch.load import poll
-from router.errors import BadRequest, RouterError, error_response
+from router.errors import BadRequest, RouterError, error_response, internal_error
 from router.gateway import Gateway
 from router.settings import Settings
 from router.telemetry.listener import start_metrics_listener
@@ -63,7 +63,7 @@ async def _client_left(request: Request, exc: Exception) -> Response:
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return error_response(RouterError("internal error in the gateway"), _with_request_id(request))
+    return error_response(internal_error(), _with_request_id(request))
 
 
 def _drain_on_sigterm(gw: Gateway, drain_s: float) -> None:

@@ -43,7 +43,7 @@ from router.telemetry.record import RequestRecord
 from router.tenancy import sessions
 from router.tenancy.auth import SINGLE_TENANT
 from router.tenancy.estimate import Estimate, estimate, route_models
-from router.upstream.base import Target
+from router.upstream.base import Reply, Target
 from router.upstream.passing import dumps, renamer
 
 
@@ -257,12 +257,12 @@ def respond(gw: Gateway, ctx: RequestContext, record: RequestRecord, decision: D
     headers = router_headers(ctx, decision.route, decision, outcome.target.name, outcome.attempted, outcome.upstream_headers)
     headers |= outcome.headers
     target, attempted = outcome.target, outcome.attempted
-    if outcome.events is not None:
+    reply = outcome.answer
+    if not isinstance(reply, Reply):
         rename = renamer(target.upstream_model, name)
-        return Result(headers, stream=accounting.metered(gw, ctx.policy, record, target, attempted, outcome.events, rename))
-    assert outcome.reply is not None
-    accounting.answered(gw, ctx.policy, record, target, attempted, outcome.reply.data)
-    return _renamed(Result(headers, outcome.reply.body, data=outcome.reply.data), name)
+        return Result(headers, stream=accounting.metered(gw, ctx.policy, record, target, attempted, reply, rename))
+    accounting.answered(gw, ctx.policy, record, target, attempted, reply.data)
+    return _renamed(Result(headers, reply.body, data=reply.data), name)
 
 
 def _renamed(result: Result, name: str) -> Result:

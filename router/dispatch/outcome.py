@@ -51,8 +51,7 @@ class Outcome:
 
     target: Target
     attempted: Attempted
-    reply: Reply | None = None
-    events: AsyncIterator[bytes] | None = None
+    answer: Reply | AsyncIterator[bytes]  # a plain reply, or the committed stream's events
     upstream_headers: Mapping[str, str] = field(default_factory=dict)  # the upstream's x-ratelimit-*, retry-after
     headers: dict[str, str] = field(default_factory=dict)  # the strategy's own: x-router-escalated, -delegations
     escalated: bool | None = None  # cascade routes
@@ -61,9 +60,9 @@ class Outcome:
 
 
 def answered(done: Answered) -> Outcome:
-    return Outcome(done.target, done.attempted, reply=done.reply, upstream_headers=done.reply.headers)
+    return Outcome(done.target, done.attempted, done.reply, upstream_headers=done.reply.headers)
 
 
 def streamed(opened: Opened, events: AsyncIterator[bytes]) -> Outcome:
     upstream = getattr(opened.stream, "headers", None) or {}
-    return Outcome(opened.target, opened.attempted, events=events, upstream_headers=upstream)
+    return Outcome(opened.target, opened.attempted, events, upstream_headers=upstream)

@@ -12,7 +12,7 @@ from router.dispatch.outcome import Attempted
 from router.dispatch.reliability import retry_delay
 from router.errors import RouterError, UpstreamError, UpstreamTimeout
 from router.policy.schema import RetrySpec
-from router.upstream.base import AcceptedTimeout, UpstreamStatus
+from router.upstream.base import AcceptedTimeout, Reply, UpstreamStatus
 from router.upstream.keys import MissingKey
 from tests.support.fake_upstream import FakeUpstream, call, chat_reply, chunks, guard, target
 
@@ -36,7 +36,8 @@ async def test_the_first_model_that_answers_is_used_and_the_walk_is_recorded() -
     up = FakeUpstream({"a": [UpstreamStatus(500, "down")], "b": [chat_reply("hello")]})
     attempted = Attempted()
     outcome = await dispatch(call(up, [A, B]), attempted)
-    assert outcome.target is B and outcome.reply is not None and outcome.reply.data["choices"][0]["message"]["content"] == "hello"
+    assert outcome.target is B and isinstance(outcome.answer, Reply)
+    assert outcome.answer.data["choices"][0]["message"]["content"] == "hello"
     assert outcome.attempted is attempted
     assert (attempted.tried, attempted.fallbacks, attempted.retries) == (["a", "b"], 1, 0)
 
@@ -90,7 +91,7 @@ async def test_a_model_on_a_hosted_api_without_a_key_is_never_called() -> None:
 async def test_a_stream_is_committed_on_its_first_chunk_and_relayed_in_whole_events() -> None:
     up = FakeUpstream({"a": [UpstreamStatus(500, "down")], "b": [chunks("hel", "lo")]})
     outcome = await dispatch(call(up, [A, B], {"messages": [], "stream": True}), Attempted())
-    assert outcome.target is B and outcome.events is not None and outcome.reply is None
-    relayed = b"".join([c async for c in outcome.events])
+    assert outcome.target is B and not isinstance(outcome.answer, Reply)
+    relayed = b"".join([c async for c in outcome.answer])
     assert relayed == b"".join(chunks("hel", "lo"))
     assert up.streams[-1].closed  # the relay closes the upstream's stream when it ends

@@ -9,7 +9,7 @@ from router.dispatch.cascade import cascade
 from router.dispatch.judge import Answer, add_chunk, answer_from_reply, judge
 from router.dispatch.outcome import Attempted
 from router.policy.schema import CascadeSpec
-from router.upstream.base import Target, UpstreamStatus
+from router.upstream.base import Reply, Target, UpstreamStatus
 from tests.support.fake_upstream import FakeUpstream, call, chat_reply, chunks, target
 
 SPEC = CascadeSpec()
@@ -84,13 +84,13 @@ async def test_logprobs_the_gateway_asked_for_are_removed_again() -> None:
     up = FakeUpstream({"slm": [reply], "llm": [chat_reply("never")]})
     outcome = await cascade(call(up, _pair(logprobs=True)), SPEC, Attempted())
     assert up.calls[0][1]["logprobs"] is True  # asked for, to judge
-    assert outcome.reply is not None and "logprobs" not in orjson.loads(outcome.reply.body)["choices"][0]
+    assert isinstance(outcome.answer, Reply) and "logprobs" not in orjson.loads(outcome.answer.body)["choices"][0]
     assert outcome.headers["x-router-slm-mean-logprob"] == "-0.0100"
 
 
 async def test_a_held_stream_is_judged_before_any_byte_is_committed() -> None:
     up = FakeUpstream({"slm": [chunks("I'm sorry, ", "I can't")], "llm": [chunks("Par", "is")]})
     outcome = await cascade(call(up, _pair(), {**ASK, "stream": True}), SPEC, Attempted())
-    assert outcome.target.name == "llm" and outcome.escalation_reason == "refusal" and outcome.events is not None
-    assert b"".join([c async for c in outcome.events]) == b"".join(chunks("Par", "is"))
+    assert outcome.target.name == "llm" and outcome.escalation_reason == "refusal" and not isinstance(outcome.answer, Reply)
+    assert b"".join([c async for c in outcome.answer]) == b"".join(chunks("Par", "is"))
     assert up.streams[0].closed  # the rejected SLM stream was closed, never relayed

@@ -30,9 +30,17 @@ from router.upstream.base import Target
 
 
 async def delegate(
-    gw: Gateway, ctx: RequestContext, call: Call, route: RouteSpec, decision: Decision, record: RequestRecord, hints: Hints
+    gw: Gateway,
+    ctx: RequestContext,
+    call: Call,
+    route: RouteSpec,
+    decision: Decision,
+    record: RequestRecord,
+    hints: Hints,
+    attempted: Attempted,
 ) -> Outcome:
-    """The core's final turn as the request's Outcome, after the expert calls it asked for."""
+    """The core's final turn as the request's Outcome, after the expert calls it asked for. Each core turn
+    walks the candidates afresh; when one fails, `attempted` (the request's) says what that walk tried."""
     if call.path != "chat/completions":
         raise BadRequest(f"route {decision.route!r} delegates to experts and serves chat completions only", param="model")
     body, guard = call.body, call.guard
@@ -72,16 +80,27 @@ async def delegate(
     engine = Delegation(route, body, ask, turn_done, hints.max_cost_usd)
     total = ctx.policy.models[call.targets[0].name].timeouts.total
 
+    turns: list[Attempted] = []
+
+    def turn(b: dict[str, Any]) -> tuple[Call, Attempted]:
+        turns.append(Attempted())
+        return replace(call, pick=gw.upstream_for, body=b), turns[-1]
+
     async def run() -> Final:
         try:
             async with asyncio.timeout(total):
                 if body.get("stream") is True:
-                    return await engine.stream(lambda b: dispatch_stream(replace(call, pick=gw.upstream_for, body=b)))
-                return await engine.plain(lambda b: dispatch_plain(replace(call, pick=gw.upstream_for, body=b)))
+                    return await engine.stream(lambda b: dispatch_stream(*turn(b)))
+                return await engine.plain(lambda b: dispatch_plain(*turn(b)))
         except TimeoutError:
             raise UpstreamTimeout(f"route {decision.route!r} exceeded the core's total timeout while delegating") from None
 
-    final = await run()
+    try:
+        final = await run()
+    except RouterError:
+        if turns:
+            attempted.tried[:], attempted.fallbacks, attempted.retries = turns[-1].tried, turns[-1].fallbacks, turns[-1].retries
+        raise
     if final.stream is not None:
         outcome = streamed(final.stream, relay(final.stream, held=final.held, max_event_bytes=call.max_event_bytes))
     else:

@@ -244,7 +244,7 @@ async def run(
     targets = targets_for(ctx.policy, decision, resolved.adapter, ctx.forward)
     call = Call(targets, pick or gw.upstream_for, path, body, tenant_guard(gw, ctx), _max_event(ctx))
     if decision.strategy == "delegate":
-        return await delegate(gw, ctx, call, resolved.route, decision, record, hints)
+        return await delegate(gw, ctx, call, resolved.route, decision, record, hints, attempted)
     if decision.strategy == "cascade":
         return await cascade(replace(call, pick=gw.upstream_for), ctx.policy.routes[decision.route].cascade, attempted)
     return await dispatch(call, attempted)

@@ -26,11 +26,15 @@ from tests.support.fake_upstream import FakeUpstream, chat_reply, chunks
 MODEL = {"endpoint": {"base_url": "http://127.0.0.1:9/v1", "model": "id"}, "timeouts": {"total": 5}}
 POLICY = {
     "version": 1,
-    "models": {"small": {**MODEL, "tier": "slm"}, "big": {**MODEL, "tier": "llm", "price": {"input_per_mtok": 1.0}}},
+    "models": {
+        "small": {**MODEL, "tier": "slm", "skills": ["code"]},
+        "big": {**MODEL, "tier": "llm", "price": {"input_per_mtok": 1.0}},
+    },
     "routes": {
         "auto": {"strategy": "classify", "tiers": {"slm": ["small"], "llm": ["big"]}, "threshold": 0.5, "fallback": ["big"]},
         "both": {"strategy": "fixed", "models": ["small"], "fallback": ["big"]},
         "careful": {"strategy": "cascade", "tiers": {"slm": ["small"], "llm": ["big"]}},
+        "agent": {"strategy": "delegate", "core": "big", "experts": {"code": {"model": "small", "description": "codes"}}},
     },
     "server": {
         "scorer": "heuristic",
@@ -145,3 +149,14 @@ def test_router_headers_say_only_what_is_known(tmp_path: Path) -> None:
         "x-router-policy-version": policy.digest,
         "x-ratelimit-remaining-requests": "9",
     }
+
+
+async def test_a_delegate_route_whose_core_fails_says_what_its_walk_tried(setup: tuple[Gateway, FakeUpstream, Records]) -> None:
+    gw, upstream, records = setup
+    upstream.scripts = {"small": [chat_reply("never")], "big": [UpstreamStatus(500, "down")]}
+    ctx = pipeline.new_context(gw, "req-6", {})
+    with pytest.raises(RouterError) as info:
+        await pipeline.generate(gw, ctx, {"model": "agent", "messages": ASK}, "chat/completions")
+    assert (info.value.status, info.value.headers["x-router-model"]) == (502, "big")
+    record = _reported(gw, records)
+    assert (record.status, record.tried, record.route) == (502, ("big",), "agent")

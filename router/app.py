@@ -23,7 +23,7 @@ from router.api.fast import FastPath
 from router.api.openai import api
 from router.api.wire import ClientDisconnected
 from router.dispatch.load import poll
-from router.errors import BadRequest, RouterError, error_response
+from router.errors import BadRequest, RouterError, error_response, internal_error
 from router.gateway import Gateway
 from router.settings import Settings
 from router.telemetry.listener import start_metrics_listener
@@ -63,7 +63,7 @@ async def _client_left(request: Request, exc: Exception) -> Response:
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return error_response(RouterError("internal error in the gateway"), _with_request_id(request))
+    return error_response(internal_error(), _with_request_id(request))
 
 
 def _drain_on_sigterm(gw: Gateway, drain_s: float) -> None:
@@ -96,8 +96,11 @@ def _settle_heap() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
-def create_app(settings: Settings | None = None, gateway: Gateway | None = None) -> Cors:
-    """The ASGI application: CORS, then the model-traffic fast path, in front of the FastAPI app."""
+def create_app(settings: Settings | None = None, gateway: Gateway | None = None, *, settle_heap: bool = False) -> Cors:
+    """The ASGI application: CORS, then the model-traffic fast path, in front of the FastAPI app.
+
+    `settle_heap` tunes the process's garbage collector at start-up (_settle_heap): what `router serve`
+    wants for the process it owns, and not what an application embedding the gateway may want."""
     settings = settings or Settings.from_env()
 
     @contextlib.asynccontextmanager
@@ -111,7 +114,8 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
         prober = asyncio.create_task(poll(gw.load, gw.policies), name="load-probe")
         shadow = asyncio.create_task(gw.shadow.watch(), name="shadow-watch") if gw.shadow is not None else None
         _drain_on_sigterm(gw, settings.drain_s)
-        _settle_heap()
+        if settle_heap:
+            _settle_heap()
         try:
             yield {GATEWAY_STATE: gw}  # the server's connection protocol reads its limits from the live policy
         finally:
@@ -135,5 +139,5 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
 
 
 def create_app_from_env() -> Cors:
-    """Factory for uvicorn worker processes: settings arrive as ROUTER_* variables."""
-    return create_app(Settings.from_env())
+    """Factory for uvicorn worker processes (`router serve`): settings arrive as ROUTER_* variables."""
+    return create_app(Settings.from_env(), settle_heap=True)

@@ -100,6 +100,16 @@ class UpstreamTimeout(UpstreamError):
     code = "upstream_timeout"
 
 
+def shutting_down() -> Unavailable:
+    """What a new request gets while the gateway drains after SIGTERM, on any endpoint."""
+    return Unavailable("the gateway is shutting down; retry on another replica", headers={"retry-after": "1"})
+
+
+def internal_error() -> RouterError:
+    """A fault of the gateway itself: its details go to the log, never to the caller."""
+    return RouterError("internal error in the gateway")
+
+
 MAX_MESSAGE = 500
 _TRACEBACK = re.compile(r"Traceback \(most recent call last\).*", re.DOTALL)
 _SCRUB = [

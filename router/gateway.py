@@ -18,7 +18,7 @@ from router.classify.tokens import TokenCounter
 from router.dispatch.board import BreakerBoard
 from router.dispatch.load import LoadTracker
 from router.dispatch.pool import ModelPools
-from router.dispatch.reliability import Guard, RetryBudget, breaker_config
+from router.dispatch.reliability import DispatchGuard, RetryBudget, breaker_config
 from router.policy.compiled import Policy
 from router.policy.reload import PolicyHolder
 from router.policy.shadow import ShadowTally
@@ -30,7 +30,6 @@ from router.telemetry.batch import Batched
 from router.telemetry.latency import LatencyTracker
 from router.telemetry.logs import AccessLog
 from router.telemetry.metrics import PrometheusObserver
-from router.telemetry.record import Observer
 from router.telemetry.scrape import Exposition
 from router.tenancy.auth import admin_key_digest
 from router.tenancy.limits import Admitter
@@ -69,6 +68,28 @@ def weights_path(policy: Policy) -> Path | None:
     return path if path.is_absolute() else Path(policy.source).parent / path
 
 
+def shadow_holder(settings: Settings, policy: Policy) -> PolicyHolder | None:
+    """The candidate policy decided alongside the live one: --shadow-policy, else the policy's server.shadow
+    (relative to the policy file)."""
+    shadow = settings.shadow_policy or policy.spec.server.shadow
+    if shadow is None:
+        return None
+    path = Path(shadow)
+    return PolicyHolder(path if path.is_absolute() else settings.policy_path.parent / path)
+
+
+@dataclass(slots=True)
+class MetricSources:
+    """What the metrics read at scrape time, given to them explicitly (not the whole gateway)."""
+
+    policies: PolicyHolder
+    board: BreakerBoard
+    store: Store
+
+    def breaker_snapshot(self) -> dict[str, str]:
+        return self.board.catalog_states()
+
+
 @dataclass(slots=True)
 class Gateway:
     settings: Settings
@@ -90,7 +111,7 @@ class Gateway:
     metrics: PrometheusObserver | None = None  # the metrics fed by finished requests
     exposition: Exposition | None = None  # renders GET /metrics off the event loop
     access_log: AccessLog | None = None
-    _guard: tuple[Policy, Guard] | None = field(default=None, init=False, repr=False)  # per policy version
+    _guard: tuple[Policy, DispatchGuard] | None = field(default=None, init=False, repr=False)  # per policy version
     reporting: Batched = field(default_factory=Batched)  # told of every finished request; feeds its consumers in batches
     load: LoadTracker = field(default_factory=LoadTracker)  # in-flight requests and server queues, for spill
     shadow: PolicyHolder | None = None  # a candidate policy decided alongside the live one
@@ -99,21 +120,32 @@ class Gateway:
 
     @classmethod
     def build(cls, settings: Settings) -> Gateway:
+        """Every service built first, each given what it reads, then the gateway that holds them: no
+        field is assigned afterwards, and nothing holds the gateway itself."""
         policies = PolicyHolder(settings.policy_path)
-        fast = OpenAICompatUpstream(make_transport(settings.transport))
         store = open_store(settings.redis_url)
-        gateway = cls(settings, policies, Classifier(TokenCounter()), fast, store=store)
-        gateway.ledger = UsageLedger(store)
-        gateway.metrics = PrometheusObserver(gateway)
-        gateway.exposition = Exposition(gateway.metrics)
-        gateway.access_log = AccessLog.open(settings.access_log)
-        consumers: list[Observer] = [gateway.latency, gateway.ledger, gateway.metrics, gateway.access_log]
-        gateway.reporting = Batched(consumers, then=[gateway.access_log])
+        board = BreakerBoard(store)
+        latency, ledger = LatencyTracker(), UsageLedger(store)
+        metrics = PrometheusObserver(MetricSources(policies, board, store))
+        access_log = AccessLog.open(settings.access_log)
+        reporting = Batched([latency, ledger, metrics, access_log], then=[access_log])
+        gateway = cls(
+            settings,
+            policies,
+            Classifier(TokenCounter()),
+            OpenAICompatUpstream(make_transport(settings.transport)),
+            store=store,
+            board=board,
+            admitter=Admitter(store),
+            latency=latency,
+            ledger=ledger,
+            metrics=metrics,
+            exposition=Exposition(metrics),
+            access_log=access_log,
+            reporting=reporting,
+            shadow=shadow_holder(settings, policies.current),
+        )
         gateway.scorer(policies.current)  # load weights at start, not on a request
-        shadow = settings.shadow_policy or policies.current.spec.server.shadow
-        if shadow is not None:
-            path = Path(shadow)
-            gateway.shadow = PolicyHolder(path if path.is_absolute() else settings.policy_path.parent / path)
         return gateway
 
     def __post_init__(self) -> None:
@@ -140,7 +172,7 @@ class Gateway:
             scorer = self.scorers[key] = load_scorer(kind, path)
         return scorer
 
-    def guard(self, policy: Policy) -> Guard:
+    def guard(self, policy: Policy) -> DispatchGuard:
         """Breakers, retries and the retry budget, as this request's policy version sets them (built once
         per policy version)."""
         built = self._guard
@@ -148,7 +180,7 @@ class Gateway:
             server = policy.spec.server
             assert self.board is not None
             self.board.watch(policy.models)
-            guard = Guard(self.board, breaker_config(server.breaker), server.retries, self.retry_budget, self.rng, self.pools,
+            guard = DispatchGuard(self.board, breaker_config(server.breaker), server.retries, self.retry_budget, self.rng, self.pools,
                           server.model_connections, server.tenant_model_share)  # fmt: skip
             built = self._guard = (policy, guard)
         return built[1]
@@ -156,7 +188,7 @@ class Gateway:
     def breaker_snapshot(self) -> dict[str, str]:
         """Circuit-breaker state per catalog model (closed, open, half_open), as last seen by this process."""
         assert self.board is not None
-        return {name: state for name, state in self.board.states.items() if "#" not in name}
+        return self.board.catalog_states()
 
     def upstream_for(self, target: Target) -> Upstream:
         if target.spec.endpoint.fast_path:
@@ -184,10 +216,15 @@ class Gateway:
         """Hand every request answered so far to latency, ledger, metrics and the access log."""
         self.reporting.flush()
 
-    async def aclose(self) -> None:
+    async def settle_reports(self) -> None:
+        """Every request answered so far reported and its usage written to the store: what a reader of
+        the ledger (GET /router/usage) and shutdown wait for."""
         self.flush_reports()
         if self.ledger is not None:
             await self.ledger.drain()
+
+    async def aclose(self) -> None:
+        await self.settle_reports()
         if self.admitter is not None:
             await self.admitter.drain()
         if self.board is not None:

@@ -1,75 +1,50 @@
 """The request pipeline, top to bottom: the only module that knows the order of the stages.
 
-    authenticate ─> resolve route ─> admit ─> classify ─> decide ─> dispatch ─> respond ─> account
+    authenticate ─> resolve ─> admit ─> classify ─> decide ─> run ─> respond ─> account
+    new_context     resolve    _admitted  classify   choose   run     respond   router.accounting
 
 Authentication (new_context) and admission (admit_tenant: rate limits, concurrency, budgets; one store
 call) come before any expensive work: a refused tenant costs a hash lookup and a bounded size estimate
 (router.tenancy.estimate), never a classification. The admission's ticket is released when the request
 is accounted, however it ends.
 
-Endpoints (router.api) parse and validate the wire format, then call one function here; each returns a
-Result that the endpoint turns into HTTP. `account` builds one RequestRecord per request (for streams,
-when the stream ends, however it ends) and hands it to the gateway's reporting batch.
+`run` is the decision's strategy: one dispatch (router.dispatch.attempts), a cascade around it
+(router.dispatch.cascade) or a delegate run (router.delegating); each returns one Outcome, which
+`respond` turns into headers and a body or a metered stream. Endpoints (router.api) parse and validate
+the wire format, then call one function here; each returns a Result that the endpoint turns into HTTP.
+A RequestRecord is written only by router.accounting, once per request (for streams, when the stream
+ends, however it ends); an error leaves with the x-router-* headers of what was decided so far.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Awaitable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
+from router import accounting
 from router.api.wire import valid_name
 from router.classify.classifier import Classification
-from router.dispatch.attempts import Attempted, PickUpstream, dispatch_plain, dispatch_stream, relay
-from router.dispatch.cascade import cascade_plain, cascade_stream
-from router.dispatch.reliability import Guard
+from router.context import RequestContext as RequestContext
+from router.context import Result as Result
+from router.context import new_context as new_context
+from router.delegating import delegate
+from router.dispatch.attempts import Call, PickUpstream, dispatch, dispatch_plain
+from router.dispatch.cascade import cascade
+from router.dispatch.outcome import Attempted, Outcome
+from router.dispatch.reliability import DispatchGuard
 from router.errors import BadRequest, NotFound, RouterError
 from router.gateway import Gateway
-from router.hints import parse_hints
 from router.policy.compiled import Policy
 from router.policy.decide import Decision, Hints, decide
 from router.policy.schema import AdapterSpec, RouteSpec
 from router.policy.shadow import shadow_decide
-from router.telemetry.meter import StreamMeter, cost_usd, text_of, usage_of
 from router.telemetry.record import RequestRecord
 from router.tenancy import sessions
-from router.tenancy.auth import SINGLE_TENANT, authenticate
+from router.tenancy.auth import SINGLE_TENANT
 from router.tenancy.estimate import Estimate, estimate, route_models
-from router.tenancy.limits import Ticket
-from router.upstream.base import Target
-from router.upstream.passing import dumps, forwarded, renamer
-
-T = TypeVar("T")
-
-
-@dataclass(slots=True)
-class RequestContext:
-    request_id: str
-    hints: Hints
-    policy: Policy  # read once: the whole request sees one policy version
-    started: float = field(default_factory=time.perf_counter)
-    tenant: str | None = None
-    response_headers: dict[str, str] = field(default_factory=dict)  # e.g. rate-limit state
-    ticket: Ticket | None = None  # the tenant's admission, released when the request is accounted
-    forward: dict[str, str] = field(default_factory=dict)  # client headers passed on to the upstream
-
-
-def new_context(gw: Gateway, request_id: str, headers: Mapping[str, str]) -> RequestContext:
-    """The request's context: one policy version, the caller's hints, the caller authenticated (401 otherwise)."""
-    policy = gw.policies.current
-    ctx = RequestContext(request_id, parse_hints(headers), policy)
-    ctx.tenant = authenticate(policy, headers)
-    ctx.forward = forwarded(headers, policy.spec.server.forward_headers, request_id)
-    return ctx
-
-
-@dataclass(slots=True)
-class Result:
-    headers: dict[str, str]
-    body: bytes = b""
-    stream: AsyncIterator[bytes] | None = None
-    data: dict[str, Any] | None = None  # a plain answer, parsed
+from router.upstream.base import Reply, Target
+from router.upstream.passing import dumps, renamer
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +99,7 @@ def targets_for(
     return targets
 
 
-def judge(gw: Gateway, ctx: RequestContext, body: dict[str, Any], resolved: Resolved) -> Classification:
+def classify(gw: Gateway, ctx: RequestContext, body: dict[str, Any], resolved: Resolved) -> Classification:
     """Classify, once per request; only classifying routes pay for the learned score."""
     scorer = gw.scorer(ctx.policy) if resolved.route.strategy == "classify" else None
     return gw.classifier.classify(body, scorer)
@@ -143,7 +118,7 @@ def plan(
     gw: Gateway, ctx: RequestContext, body: dict[str, Any], resolved: Resolved, hints: Hints
 ) -> tuple[Classification, Decision]:
     """Classify and decide: everything short of calling a model (this is what explain shows)."""
-    classification = judge(gw, ctx, body, resolved)
+    classification = classify(gw, ctx, body, resolved)
     return classification, choose(gw, ctx, resolved, classification, hints)
 
 
@@ -170,112 +145,124 @@ async def admit_tenant(gw: Gateway, ctx: RequestContext, est: Estimate) -> Hints
     return hints
 
 
-def shadow(gw: Gateway, ctx: RequestContext, record: RequestRecord, decision: Decision, c: Classification, hints: Hints) -> None:
-    """Decide again with the candidate policy, if one is shadowed (no model call), and note the difference."""
+def shadow(gw: Gateway, ctx: RequestContext, decision: Decision, c: Classification, hints: Hints) -> accounting.Shadowed | None:
+    """Decide again with the candidate policy, if one is shadowed (no model call): the difference, tallied."""
     if gw.shadow is None or not decision.candidates:
-        return
+        return None
     result = shadow_decide(gw.shadow.current, decision, ctx.tenant, c, hints, gw.latency.snapshot(), gw.load.snapshot(ctx.policy))
     gw.shadow_tally.add(result)
-    record.shadow = (result.changed, result.live_reason, result.reason, result.live_cost_usd, result.cost_usd)
+    return (result.changed, result.live_reason, result.reason, result.live_cost_usd, result.cost_usd)
 
 
 async def _admitted(gw: Gateway, ctx: RequestContext, record: RequestRecord, models: list[str], body: dict[str, Any]) -> Hints:
-    """Estimate (validating n and max_tokens) and admit; a refusal is accounted like any failed request."""
-    try:
-        est = estimate(ctx.policy, models, body)
-    except RouterError as exc:
-        _account_failure(gw, record, exc)
-        raise
-    hints = await _or_account(gw, record, admit_tenant(gw, ctx, est))
-    record.ticket = ctx.ticket
+    """Estimate (validating n and max_tokens) and admit; the ticket goes on the record, to be released."""
+    hints = await admit_tenant(gw, ctx, estimate(ctx.policy, models, body))
+    accounting.admitted(record, ctx.ticket)
     return hints
 
 
-def tenant_guard(gw: Gateway, ctx: RequestContext) -> Guard:
+def tenant_guard(gw: Gateway, ctx: RequestContext) -> DispatchGuard:
     """Breakers, retries and connection slots for this request's policy version, seen as its tenant."""
     return gw.guard(ctx.policy).for_tenant(ctx.tenant if ctx.policy.multi_tenant else None)
 
 
-def _headers(
-    ctx: RequestContext, decision: Decision, attempted: Attempted, upstream: Mapping[str, str] | None = None
+def router_headers(
+    ctx: RequestContext,
+    route: str,
+    decision: Decision | None,
+    model: str | None,
+    attempted: Attempted,
+    upstream: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    target = attempted.target
-    assert target is not None
-    extra = {}
-    if decision.task_kind is not None:
-        extra["x-router-task-kind"] = decision.task_kind
-    if decision.expert is not None:
-        extra["x-router-expert"] = decision.expert
-    if decision.session is not None:
-        extra["x-router-session"] = decision.session
-    return {
-        **(upstream or {}),  # the upstream's x-ratelimit-* and retry-after; the gateway's own headers win
-        **extra,
-        "x-request-id": ctx.request_id,
-        "x-router-route": decision.route,
-        "x-router-tier": target.spec.tier,
-        "x-router-model": target.name,
-        "x-router-reason": decision.reason,
-        "x-router-fallbacks": str(attempted.fallbacks),
-        "x-router-retries": str(attempted.retries),
-        "x-router-policy-version": ctx.policy.digest,
-        **ctx.response_headers,
-    }
+    """The x-router-* headers of an answer, and of an error: what was decided as far as the request got,
+    the model that answered (or, on an error, the last one tried), fallbacks and retries."""
+    headers = {**(upstream or {})}  # the upstream's x-ratelimit-* and retry-after; the gateway's own headers win
+    if decision is not None:
+        for name, value in (
+            ("x-router-task-kind", decision.task_kind),
+            ("x-router-expert", decision.expert),
+            ("x-router-session", decision.session),
+        ):
+            if value is not None:
+                headers[name] = value
+    headers["x-request-id"] = ctx.request_id
+    headers["x-router-route"] = route
+    if model is not None:
+        headers["x-router-tier"] = ctx.policy.models[model].tier
+        headers["x-router-model"] = model
+    if decision is not None:
+        headers["x-router-reason"] = decision.reason
+        headers["x-router-fallbacks"] = str(attempted.fallbacks)
+        headers["x-router-retries"] = str(attempted.retries)
+    headers["x-router-policy-version"] = ctx.policy.digest
+    return headers | ctx.response_headers
 
 
 async def generate(gw: Gateway, ctx: RequestContext, body: dict[str, Any], path: str, pick: PickUpstream | None = None) -> Result:
-    """Chat and legacy completions: classify, decide, dispatch, respond (plain or streaming).
+    """Chat and legacy completions: resolve, admit, classify, decide, run, respond; accounted however it ends.
 
     `pick` chooses the upstream client per target (default: the gateway's); the Responses endpoint uses
     it to send a request to upstreams that serve that API themselves. A cascade always uses the default.
     The answer's `model` is renamed to what the client asked for, which the gateway accepts back.
     """
     resolved = await resolve(gw, ctx, body.get("model"))
-    record = RequestRecord(ctx.request_id, OPERATIONS[path], resolved.name, tenant=ctx.tenant, stream=body.get("stream") is True)
-    record.started = ctx.started
-    hints = await _admitted(gw, ctx, record, _models_of(ctx, resolved), body)
+    record = accounting.begin(
+        ctx.request_id, OPERATIONS[path], resolved.name, ctx.tenant, ctx.started, body.get("stream") is True
+    )
+    decision: Decision | None = None
+    attempted = Attempted()
     try:
-        return await _generate(gw, ctx, body, path, resolved, record, hints, pick)
+        hints = await _admitted(gw, ctx, record, _models_of(ctx, resolved), body)
+        classification = classify(gw, ctx, body, resolved)
+        hints = await sessions.attach(gw.store, ctx.tenant or SINGLE_TENANT, resolved.route, body, hints)
+        decision = choose(gw, ctx, resolved, classification, hints)
+        accounting.decided(record, decision, classification, shadow(gw, ctx, decision, classification, hints))
+        outcome = await run(gw, ctx, body, path, resolved, decision, hints, record, attempted, pick)
+        await sessions.remember(gw.store, ctx.tenant or SINGLE_TENANT, resolved.route, hints, decision, outcome.target)
+        return respond(gw, ctx, record, decision, outcome, resolved.name)
+    except RouterError as exc:
+        failed(gw, ctx, record, exc, decision, attempted)
+        raise
     except BaseException:
-        _release(gw, record)  # whatever ended the request before it was accounted (no-op if it was)
+        accounting.release(gw, record)  # whatever else ended the request before it was accounted (no-op if it was)
         raise
 
 
-async def _generate(
+async def run(
     gw: Gateway,
     ctx: RequestContext,
     body: dict[str, Any],
     path: str,
     resolved: Resolved,
-    record: RequestRecord,
+    decision: Decision,
     hints: Hints,
+    record: RequestRecord,
+    attempted: Attempted,
     pick: PickUpstream | None,
-) -> Result:
-    classification = judge(gw, ctx, body, resolved)
-    hints = await sessions.attach(gw.store, ctx.tenant or SINGLE_TENANT, resolved.route, body, hints)
-    decision = choose(gw, ctx, resolved, classification, hints)
-    shadow(gw, ctx, record, decision, classification, hints)
+) -> Outcome:
+    """The decision's strategy: one dispatch (fixed, classify), a cascade around it, or a delegate run."""
     targets = targets_for(ctx.policy, decision, resolved.adapter, ctx.forward)
-    _describe(record, decision, classification)
+    call = Call(targets, pick or gw.upstream_for, path, body, tenant_guard(gw, ctx), _max_event(ctx))
     if decision.strategy == "delegate":
-        from router.delegating import delegate  # it builds on this module's accounting
-
-        return await delegate(gw, ctx, body, path, resolved.route, decision, targets, record, hints)
+        return await delegate(gw, ctx, call, resolved.route, decision, record, hints, attempted)
     if decision.strategy == "cascade":
-        return await _cascade(gw, ctx, body, path, decision, targets, record, resolved.name)
-    pick = pick or gw.upstream_for
-    guard = tenant_guard(gw, ctx)
-    if body.get("stream") is True:
-        outcome = await _or_account(gw, record, dispatch_stream(targets, pick, path, body, guard))
-        await sessions.remember(gw.store, ctx.tenant or SINGLE_TENANT, resolved.route, hints, decision, outcome.target)
-        headers = _headers(ctx, decision, outcome.attempted, getattr(outcome.stream, "headers", None))
-        stream = _metered(gw, ctx, record, outcome.attempted, relay(outcome, max_event_bytes=_max_event(ctx)), resolved.name)
-        return Result(headers, stream=stream)
-    plain = await _or_account(gw, record, dispatch_plain(targets, pick, path, body, guard))
-    await sessions.remember(gw.store, ctx.tenant or SINGLE_TENANT, resolved.route, hints, decision, plain.target)
-    account_plain(gw, ctx, record, plain.attempted, plain.reply.data)
-    headers = _headers(ctx, decision, plain.attempted, plain.reply.headers)
-    return _renamed(Result(headers, plain.reply.body, data=plain.reply.data), resolved.name)
+        return await cascade(replace(call, pick=gw.upstream_for), ctx.policy.routes[decision.route].cascade, attempted)
+    return await dispatch(call, attempted)
+
+
+def respond(gw: Gateway, ctx: RequestContext, record: RequestRecord, decision: Decision, outcome: Outcome, name: str) -> Result:
+    """The answer with its headers, its `model` renamed to `name`; a plain one accounted now, a stream when
+    it ends."""
+    accounting.strategy(record, outcome.escalated, outcome.escalation_reason, outcome.delegations)
+    headers = router_headers(ctx, decision.route, decision, outcome.target.name, outcome.attempted, outcome.upstream_headers)
+    headers |= outcome.headers
+    target, attempted = outcome.target, outcome.attempted
+    reply = outcome.answer
+    if not isinstance(reply, Reply):
+        rename = renamer(target.upstream_model, name)
+        return Result(headers, stream=accounting.metered(gw, ctx.policy, record, target, attempted, reply, rename))
+    accounting.answered(gw, ctx.policy, record, target, attempted, reply.data)
+    return _renamed(Result(headers, reply.body, data=reply.data), name)
 
 
 def _renamed(result: Result, name: str) -> Result:
@@ -294,127 +281,15 @@ def _max_event(ctx: RequestContext) -> int:
 OPERATIONS = {"chat/completions": "chat", "completions": "text_completion", "embeddings": "embeddings"}
 
 
-def _describe(record: RequestRecord, decision: Decision, c: Classification) -> None:
-    record.reason = decision.reason
-    record.task_kind, record.expert, record.session, record.spilled = (
-        decision.task_kind,
-        decision.expert,
-        decision.session,
-        decision.spilled,
-    )
-    record.prompt_tokens, record.classifier_ms = c.prompt_tokens, c.elapsed_ms
-    record.p_strong = c.scores.p_strong if c.scorer != "none" else None
-
-
-async def _or_account(gw: Gateway, record: RequestRecord, work: Awaitable[T]) -> T:
-    """Account failed requests too: the error's status, type, code and how long it took."""
-    try:
-        return await work
-    except RouterError as exc:
-        _account_failure(gw, record, exc)
-        raise
-
-
-def _account_failure(gw: Gateway, record: RequestRecord, exc: RouterError) -> None:
-    record.status, record.error_type = exc.status, exc.type
-    if exc.code:
-        record.extra["code"] = exc.code
-    _finish(gw, record, record.started)
-
-
-def _finish(gw: Gateway, record: RequestRecord, started: float | None) -> None:
-    if started is not None:
-        record.latency_s = time.perf_counter() - started
-    _release(gw, record)
-    gw.reporting.observe(record)
-
-
-def _release(gw: Gateway, record: RequestRecord) -> None:
-    """End the tenant's admission with what the request really used (queued; never waits)."""
-    if record.ticket is not None and gw.admitter is not None:
-        gw.admitter.release(record.ticket, record.prompt_tokens + record.completion_tokens, record.cost_usd)
-
-
-def _fill(ctx: RequestContext, record: RequestRecord, attempted: Attempted) -> None:
-    target = attempted.target
-    assert target is not None
-    record.model, record.tier, record.upstream_model = target.name, target.spec.tier, target.upstream_model
-    record.provider, record.fallbacks, record.retries = target.spec.endpoint.provider, attempted.fallbacks, attempted.retries
-
-
-def _costs(ctx: RequestContext, record: RequestRecord) -> None:
-    assert record.model is not None
-    record.cost_usd = cost_usd(ctx.policy.models[record.model], record.prompt_tokens, record.completion_tokens)
-    route = ctx.policy.routes.get(record.route)
-    llm = (route.tiers.get("llm") or ([route.core] if route.core else None)) if route is not None else None
-    reference = ctx.policy.models[llm[0]] if llm else None  # savings: against the route's LLM tier (a delegate's core)
-    record.llm_cost_usd = cost_usd(reference, record.prompt_tokens, record.completion_tokens) if reference else record.cost_usd
-
-
-def account_plain(gw: Gateway, ctx: RequestContext, record: RequestRecord, attempted: Attempted, data: dict[str, Any]) -> None:
-    _fill(ctx, record, attempted)
-    usage = usage_of(data)
-    if usage is None:
-        record.completion_tokens, record.tokens_estimated = gw.classifier.counter.count(text_of(data)), True
-    else:
-        record.prompt_tokens, record.completion_tokens = usage
-    started = ctx.started if record.started is None else record.started
-    record.ttft_s = time.perf_counter() - started
-    _costs(ctx, record)
-    _finish(gw, record, started)
-
-
-async def _metered(
-    gw: Gateway, ctx: RequestContext, record: RequestRecord, attempted: Attempted, stream: AsyncIterator[bytes], name: str
-) -> AsyncIterator[bytes]:
-    """Pass the stream through (its `model` renamed to `name`); account it when it ends, however it ends."""
-    meter = StreamMeter(ctx.started, gw.classifier.counter.count)
-    _fill(ctx, record, attempted)
-    assert attempted.target is not None
-    rename = renamer(attempted.target.upstream_model, name)
-    try:
-        async for chunk in stream:
-            meter.feed(chunk)
-            yield rename(chunk)
-    finally:
-        await stream.aclose()  # type: ignore[attr-defined]
-        record.interrupted = not meter.finished
-        if meter.usage is not None:
-            record.prompt_tokens, record.completion_tokens = meter.usage
-        else:
-            record.completion_tokens, record.tokens_estimated = meter.text_tokens(), True
-        record.ttft_s = meter.ttft_s
-        _costs(ctx, record)
-        _finish(gw, record, ctx.started)
-
-
-async def _cascade(
-    gw: Gateway,
-    ctx: RequestContext,
-    body: dict[str, Any],
-    path: str,
-    decision: Decision,
-    targets: list[Target],
-    record: RequestRecord,
-    name: str,
-) -> Result:
-    spec = ctx.policy.routes[decision.route].cascade
-    guard = tenant_guard(gw, ctx)
-    if body.get("stream") is True:
-        work = cascade_stream(targets, gw.upstream_for, path, body, spec, guard, _max_event(ctx))
-        done = await _or_account(gw, record, work)
-        assert done.stream_outcome is not None and done.stream is not None
-        record.escalated, record.escalation_reason = done.escalated, done.verdict.reason
-        upstream = getattr(done.stream_outcome.stream, "headers", None)
-        headers = _headers(ctx, decision, done.stream_outcome.attempted, upstream) | done.headers
-        stream = _metered(gw, ctx, record, done.stream_outcome.attempted, done.stream, name)
-        return Result(headers, stream=stream)
-    done = await _or_account(gw, record, cascade_plain(targets, gw.upstream_for, path, body, spec, guard))
-    assert done.plain is not None
-    record.escalated, record.escalation_reason = done.escalated, done.verdict.reason
-    account_plain(gw, ctx, record, done.plain.attempted, done.plain.reply.data)
-    headers = _headers(ctx, decision, done.plain.attempted, done.plain.reply.headers) | done.headers
-    return _renamed(Result(headers, done.plain.reply.body, data=done.plain.reply.data), name)
+def failed(
+    gw: Gateway, ctx: RequestContext, record: RequestRecord, exc: RouterError, decision: Decision | None, attempted: Attempted
+) -> None:
+    """A request that ends in an error: accounted with the models dispatch tried, and its error response
+    says what was decided as far as the request got (the x-router-* headers of an answer)."""
+    model = attempted.tried[-1] if attempted.tried else None
+    route = decision.route if decision is not None else record.route
+    exc.headers.update(router_headers(ctx, route, decision, model, attempted))
+    accounting.failed(gw, record, exc, attempted)
 
 
 def _embedding_models(policy: Policy, name: Any, tenant: str | None = None) -> list[str]:
@@ -448,33 +323,37 @@ async def embeddings(gw: Gateway, ctx: RequestContext, body: dict[str, Any]) -> 
         "embeddings",
         "embedding models of the catalog",
     )
-    record = RequestRecord(
-        ctx.request_id, "embeddings", decision.route, tenant=ctx.tenant, reason="embeddings", started=ctx.started
-    )
-    await _admitted(gw, ctx, record, names, body)
-    guard = tenant_guard(gw, ctx)
+    record = accounting.begin(ctx.request_id, "embeddings", decision.route, ctx.tenant, ctx.started)
+    accounting.decided(record, decision, None)
+    attempted = Attempted()
     try:
-        work = dispatch_plain(targets_for(ctx.policy, decision, None, ctx.forward), gw.upstream_for, "embeddings", body, guard)
-        outcome = await _or_account(gw, record, work)
-        account_plain(gw, ctx, record, outcome.attempted, outcome.reply.data)
-    except BaseException:
-        _release(gw, record)
+        await _admitted(gw, ctx, record, names, body)
+        call = Call(
+            targets_for(ctx.policy, decision, None, ctx.forward), gw.upstream_for, "embeddings", body, tenant_guard(gw, ctx)
+        )
+        done = await dispatch_plain(call, attempted)
+        accounting.answered(gw, ctx.policy, record, done.target, attempted, done.reply.data)
+    except RouterError as exc:
+        failed(gw, ctx, record, exc, decision, attempted)
         raise
-    return Result(_headers(ctx, decision, outcome.attempted), outcome.reply.body)
+    except BaseException:
+        accounting.release(gw, record)
+        raise
+    return Result(router_headers(ctx, decision.route, decision, done.target.name, attempted), done.reply.body)
 
 
 async def explain(gw: Gateway, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
     """The decision for a request, no model called; admitted like chat (a refused tenant gets its 429
     before any classification), and its admission released at once."""
     resolved = await resolve(gw, ctx, body.get("model"))
-    record = RequestRecord(ctx.request_id, "explain", resolved.name, tenant=ctx.tenant, started=ctx.started)
+    record = accounting.begin(ctx.request_id, "explain", resolved.name, ctx.tenant, ctx.started)
     hints = await admit_tenant(gw, ctx, estimate(ctx.policy, _models_of(ctx, resolved), body))
     try:
         hints = await sessions.attach(gw.store, ctx.tenant or SINGLE_TENANT, resolved.route, body, hints)  # reads only
         classification, decision = plan(gw, ctx, body, resolved, hints)
     finally:
-        record.ticket = ctx.ticket
-        _release(gw, record)
+        accounting.admitted(record, ctx.ticket)
+        accounting.release(gw, record)
     return {
         "policy_version": ctx.policy.digest,
         "classification": classification.as_dict(),

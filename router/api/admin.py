@@ -100,9 +100,7 @@ async def usage(request: Request, tenant: str | None = None, day_from: str | Non
     gw = _admin(request)
     today = utc_day(time.time())
     day_from, day_to = _day(day_from, "day_from") or today, _day(day_to, "day_to") or today
-    gw.flush_reports()  # like a scrape: a read sees every request already answered
-    if gw.ledger is not None:
-        await gw.ledger.drain()
+    await gw.settle_reports()  # like a scrape: a read sees every request already answered
     rows = await gw.store.usage(tenant, day_from, day_to)
     partial = bool(getattr(rows, "partial", False))
     body = {

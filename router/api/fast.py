@@ -22,10 +22,11 @@ from router import pipeline
 from router.api import anthropic, responses, wire
 from router.errors import (
     RouterError,
-    Unavailable,
     anthropic_error_parts,
     anthropic_sse_error_event,
     error_parts,
+    internal_error,
+    shutting_down,
     sse_error_event,
 )
 from router.gateway import Gateway
@@ -95,7 +96,7 @@ class FastPath:
         watch: _DisconnectWatch | None = None
         try:
             if gw.draining:
-                raise Unavailable("the gateway is shutting down; retry on another replica", headers={"retry-after": "1"})
+                raise shutting_down()
             ctx = pipeline.new_context(gw, rid, headers)
             body = await wire.read_body(receive, headers, ctx.policy.spec.server.max_body_bytes, route.nesting)
             route.check(body)
@@ -112,7 +113,7 @@ class FastPath:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
             except Exception:  # a fault of the gateway mid-stream: the client still gets an error event and [DONE]
                 log.exception("unexpected error in the stream of request %s", rid)
-                fault = RouterError("internal error in the gateway")
+                fault = internal_error()
                 end = anthropic_sse_error_event(fault) if route.render is anthropic_error_parts else sse_error_event(fault)
                 await send({"type": "http.response.body", "body": end, "more_body": True})
             finally:
@@ -128,7 +129,7 @@ class FastPath:
             log.debug("client disconnected; request %s cancelled", rid)
         except Exception:
             log.exception("unexpected error on %s %s", scope["method"], scope["path"])
-            await _send_error(send, RouterError("internal error in the gateway"), rid, route.render)
+            await _send_error(send, internal_error(), rid, route.render)
         finally:
             if watch is not None:
                 watch.stop()

@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from router import pipeline
 from router.api import wire
-from router.errors import NotFound, Unavailable
+from router.errors import NotFound, shutting_down
 from router.gateway import Gateway
 from router.tenancy.auth import SINGLE_TENANT
 
@@ -24,7 +24,7 @@ api = APIRouter()
 def gateway(request: Request) -> Gateway:
     gw: Gateway = request.app.state.gateway
     if gw.draining:
-        raise Unavailable("the gateway is shutting down; retry on another replica", headers={"retry-after": "1"})
+        raise shutting_down()
     return gw
 
 

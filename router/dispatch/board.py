@@ -43,6 +43,11 @@ class BreakerBoard:
         self._poller: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
 
+    def catalog_states(self) -> dict[str, str]:
+        """The last state seen per catalog model (closed, open, half_open), without the tenants' own
+        breakers ("model#tenant"): a copy, for /readyz and the metrics."""
+        return {name: state for name, state in self.states.items() if "#" not in name}
+
     async def admits(self, name: str, cfg: BreakerConfig) -> bool:
         if not self.shared:
             state = await self.store.breaker_state(name, cfg)

@@ -10,35 +10,30 @@ gets the shape it asked for.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import orjson
 
-from router.dispatch.attempts import PickUpstream, PlainOutcome, StreamOutcome, dispatch_plain, dispatch_stream, relay
+from router.dispatch.attempts import Call, dispatch, dispatch_plain, dispatch_stream
 from router.dispatch.judge import Answer, Verdict, add_chunk, answer_from_reply, judge
-from router.dispatch.reliability import Guard
-from router.dispatch.sse import MAX_EVENT_BYTES, EventSplitter, EventTooLarge, encode_event, parse_event
+from router.dispatch.outcome import Attempted, Opened, Outcome, answered, streamed
+from router.dispatch.relay import relay
+from router.dispatch.sse import EventSplitter, EventTooLarge, encode_event, parse_event
 from router.errors import UpstreamError
 from router.policy.schema import CascadeSpec
 from router.upstream.base import Reply, Target
 
 
-@dataclass(slots=True)
-class Cascaded:
-    escalated: bool
-    verdict: Verdict
-    plain: PlainOutcome | None = None
-    stream: AsyncIterator[bytes] | None = None
-    stream_outcome: StreamOutcome | None = None
-
-    @property
-    def headers(self) -> dict[str, str]:
-        headers = {"x-router-escalated": "true" if self.escalated else "false", "x-router-escalation-reason": self.verdict.reason}
-        if self.verdict.mean_logprob is not None:
-            headers["x-router-slm-mean-logprob"] = f"{self.verdict.mean_logprob:.4f}"
-        return headers
+def said(outcome: Outcome, escalated: bool, verdict: Verdict) -> Outcome:
+    """The outcome with what the cascade decided, in the record's fields and its x-router-* headers."""
+    outcome.escalated, outcome.escalation_reason = escalated, verdict.reason
+    outcome.headers["x-router-escalated"] = "true" if escalated else "false"
+    outcome.headers["x-router-escalation-reason"] = verdict.reason
+    if verdict.mean_logprob is not None:
+        outcome.headers["x-router-slm-mean-logprob"] = f"{verdict.mean_logprob:.4f}"
+    return outcome
 
 
 def _split(targets: Sequence[Target]) -> tuple[list[Target], list[Target]]:
@@ -57,7 +52,7 @@ def _strip_reply(reply: Reply) -> Reply:
     choices = data.get("choices")
     if isinstance(choices, list):
         data["choices"] = [{k: v for k, v in c.items() if k != "logprobs"} if isinstance(c, dict) else c for c in choices]
-    return Reply(orjson.dumps(data), data)
+    return Reply(orjson.dumps(data), data, reply.headers)
 
 
 class _StripLogprobs:
@@ -81,53 +76,57 @@ class _StripLogprobs:
         return b"".join(out)
 
 
-async def cascade_plain(
-    targets: Sequence[Target], pick: PickUpstream, path: str, body: dict[str, Any], spec: CascadeSpec, guard: Guard
-) -> Cascaded:
-    slm, llm = _split(targets)
-    slm_body, added = _slm_body(body, slm)
+async def cascade(call: Call, spec: CascadeSpec, attempted: Attempted) -> Outcome:
+    """The SLM's answer unless it looks weak (and there is an LLM to ask); else the LLM's. `attempted` (the
+    caller's) is the LLM's walk, after the models the SLM's walk tried."""
+    slm, llm = _split(call.targets)
+    slm_body, added = _slm_body(call.body, slm)
+    first = replace(call, targets=slm, body=slm_body)
+    first_walk = Attempted()
     try:
-        first = await dispatch_plain(slm, pick, path, slm_body, guard)
+        if call.stream:
+            outcome, verdict = await _slm_stream(first, call.body, spec, first_walk, added, bool(llm))
+        else:
+            outcome, verdict = await _slm_plain(first, call.body, spec, first_walk, added, bool(llm))
     except UpstreamError:
-        verdict = Verdict(True, "slm_failed")
-    else:
-        verdict = judge(answer_from_reply(first.reply.data), body, spec)
-        if not verdict.weak or not llm:
-            if added:
-                first.reply = _strip_reply(first.reply)
-            return Cascaded(False, verdict, plain=first)
-    return Cascaded(True, verdict, plain=await dispatch_plain(llm, pick, path, body, guard))
+        outcome, verdict = None, Verdict(True, "slm_failed")
+    if outcome is not None:
+        return said(outcome, False, verdict)
+    attempted.tried[:0] = first_walk.tried
+    return said(await dispatch(replace(call, targets=llm), attempted), True, verdict)
 
 
-async def cascade_stream(
-    targets: Sequence[Target],
-    pick: PickUpstream,
-    path: str,
-    body: dict[str, Any],
-    spec: CascadeSpec,
-    guard: Guard,
-    max_event_bytes: int = MAX_EVENT_BYTES,
-) -> Cascaded:
-    slm, llm = _split(targets)
-    slm_body, added = _slm_body(body, slm)
-    try:
-        first = await dispatch_stream(slm, pick, path, slm_body, guard)
-    except UpstreamError:
-        verdict = Verdict(True, "slm_failed")
-    else:
-        held, pending, verdict = await _hold_window(first, body, spec, max_event_bytes)
-        if not verdict.weak or not llm:
-            stream = relay(first, held, pending, _StripLogprobs() if added else None, max_event_bytes)
-            return Cascaded(False, verdict, stream=stream, stream_outcome=first)
-        if pending is not None:
-            pending.cancel()
-        await first.stream.aclose()
-    second = await dispatch_stream(llm, pick, path, body, guard)
-    return Cascaded(True, verdict, stream=relay(second, max_event_bytes=max_event_bytes), stream_outcome=second)
+async def _slm_plain(
+    call: Call, body: dict[str, Any], spec: CascadeSpec, walk: Attempted, added: bool, escalates: bool
+) -> tuple[Outcome | None, Verdict]:
+    """The SLM's plain answer, judged: None when it is weak and there is an LLM to ask."""
+    done = await dispatch_plain(call, walk)
+    verdict = judge(answer_from_reply(done.reply.data), body, spec)
+    if verdict.weak and escalates:
+        return None, verdict
+    if added:
+        done.reply = _strip_reply(done.reply)
+    return answered(done), verdict
+
+
+async def _slm_stream(
+    call: Call, body: dict[str, Any], spec: CascadeSpec, walk: Attempted, added: bool, escalates: bool
+) -> tuple[Outcome | None, Verdict]:
+    """The SLM's stream, judged on its held window: None (the stream closed) when it is weak and there is
+    an LLM to ask."""
+    opened = await dispatch_stream(call, walk)
+    held, pending, verdict = await _hold_window(opened, body, spec, call.max_event_bytes)
+    if not verdict.weak or not escalates:
+        events = relay(opened, held, pending, _StripLogprobs() if added else None, call.max_event_bytes)
+        return streamed(opened, events), verdict
+    if pending is not None:
+        pending.cancel()
+    await opened.stream.aclose()
+    return None, verdict
 
 
 async def _hold_window(
-    outcome: StreamOutcome, body: dict[str, Any], spec: CascadeSpec, max_event_bytes: int
+    outcome: Opened, body: dict[str, Any], spec: CascadeSpec, max_event_bytes: int
 ) -> tuple[list[bytes], asyncio.Future[bytes] | None, Verdict]:
     """Read ahead up to hold_chunks events, hold_ms or max_event_bytes, then judge what arrived.
 

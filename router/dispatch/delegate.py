@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from router.dispatch.attempts import PlainOutcome, StreamOutcome
+from router.dispatch.outcome import Answered, Opened
 from router.dispatch.sse import EventSplitter, encode_event, parse_event
 from router.errors import BadRequest, RouterError, UpstreamError
 from router.policy.schema import RouteSpec
@@ -51,18 +51,18 @@ class ExpertAnswer:
 class Final:
     """The turn that goes to the client: a plain reply, or a committed stream with the chunks read ahead."""
 
-    plain: PlainOutcome | None = None
+    plain: Answered | None = None
     body: bytes | None = None  # the plain reply's body, rewritten when ask_* calls were removed
-    stream: StreamOutcome | None = None
+    stream: Opened | None = None
     held: list[bytes] = field(default_factory=list)
     delegations: int = 0
     steps: int = 0
 
 
-CallCore = Callable[[dict[str, Any]], Awaitable[PlainOutcome]]
-OpenCore = Callable[[dict[str, Any]], Awaitable[StreamOutcome]]
+CallCore = Callable[[dict[str, Any]], Awaitable[Answered]]
+OpenCore = Callable[[dict[str, Any]], Awaitable[Opened]]
 AskExpert = Callable[[str, str, str], Awaitable[ExpertAnswer]]  # kind, call id, question
-CoreTurnDone = Callable[[PlainOutcome | StreamOutcome, dict[str, Any]], float]  # accounts a non-final turn, returns its cost
+CoreTurnDone = Callable[[Answered | Opened, dict[str, Any]], float]  # accounts a non-final turn, returns its cost
 
 
 def expert_tools(route: RouteSpec) -> list[dict[str, Any]]:
@@ -242,7 +242,7 @@ class _StreamedTurn:
         return data
 
 
-async def _read_turn(outcome: StreamOutcome) -> tuple[list[bytes], _StreamedTurn | None]:
+async def _read_turn(outcome: Opened) -> tuple[list[bytes], _StreamedTurn | None]:
     """Read until the turn shows text (None: the final answer) or tool calls (read whole, returned)."""
     splitter, turn, held = EventSplitter(), _StreamedTurn(), []
     chunk: bytes | None = outcome.first

@@ -66,7 +66,7 @@ def tenant_breaker(model: str, tenant: str) -> str:
 
 
 @dataclass(slots=True)
-class Guard:
+class DispatchGuard:
     """Per policy version (and, with `for_tenant`, per request): breakers, connection slots, retries."""
 
     board: BreakerBoard
@@ -79,10 +79,10 @@ class Guard:
     share: float = 0.5  # of a model's connections, per tenant
     tenant: str | None = None
 
-    def for_tenant(self, tenant: str | None) -> Guard:
+    def for_tenant(self, tenant: str | None) -> DispatchGuard:
         if tenant is None:
             return self
-        return Guard(
+        return DispatchGuard(
             self.board, self.breaker, self.retry, self.budget, self.rng, self.pools, self.connections, self.share, tenant
         )
 

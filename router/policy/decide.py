@@ -83,10 +83,6 @@ class Decision:
         }
 
 
-def expected_cost(model: ModelSpec, c: Classification) -> float:
-    return (c.prompt_tokens * model.price.input_per_mtok + c.expected_output_tokens * model.price.output_per_mtok) / 1e6
-
-
 def expected_latency_ms(live: LiveLatency | None, c: Classification) -> float | None:
     if live is None or live.tokens_per_s <= 0:
         return None
@@ -140,7 +136,7 @@ def decide(
     fits = {name: _fits(models[name], c) for name in names}  # why each model cannot take it, or None
     estimates = {}
     for name in names:
-        estimate = {"cost_usd": round(expected_cost(models[name], c), 8)}
+        estimate = {"cost_usd": round(models[name].price.usd(c.prompt_tokens, c.expected_output_tokens), 8)}
         latency = expected_latency_ms(live.get(name), c)
         if latency is not None:
             estimate["latency_ms"] = round(latency, 1)

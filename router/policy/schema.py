@@ -70,6 +70,10 @@ class Price(_Strict):
     input_per_mtok: float = Field(0.0, ge=0, description="USD per million prompt tokens")
     output_per_mtok: float = Field(0.0, ge=0, description="USD per million completion tokens")
 
+    def usd(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """What the tokens cost: the one cost formula (decide's estimates and the ledger's costs)."""
+        return (prompt_tokens * self.input_per_mtok + completion_tokens * self.output_per_mtok) / 1e6
+
 
 class Timeouts(_Strict):
     """Seconds. first_token bounds the wait for the response head or first stream chunk."""
@@ -279,7 +283,9 @@ class ServerSpec(_Strict):
     )
     expose_models: bool = Field(True, description="clients may name catalog models directly, as fixed routes")
     metrics_tenant_label: bool = Field(True, description="label metrics by tenant (switch off for many tenants)")
-    log_prompts: bool = Field(False, description="include prompt text in request logs (off: never logged)")
+    log_prompts: bool = Field(
+        False, description="reserved, does nothing: prompt text is never logged (accepted so files that set it load)"
+    )
     limits_fail_open: bool = Field(True, description="when the shared store is down: admit (true) or refuse (false)")
     model_connections: int = Field(
         512, gt=0, description="requests in flight to one model per gateway process; more wait (up to connect timeout)"

@@ -6,7 +6,7 @@ carry it first (deliberately not done; prompts are personal data). Field names a
 
     ts request_id tenant route operation tier model upstream_model provider reason status error_type code
     stream interrupted latency_ms ttft_ms classifier_ms p_strong prompt_tokens completion_tokens
-    tokens_estimated cost_usd llm_cost_usd fallbacks retries escalated escalation_reason task_kind expert
+    tokens_estimated cost_usd llm_cost_usd fallbacks retries tried escalated escalation_reason task_kind expert
     session spilled parent_request_id delegations
 
 Why not the `logging` module: a record through logging (LogRecord, formatter, a flushed write per line)
@@ -62,6 +62,7 @@ def access_fields(r: RequestRecord) -> dict[str, Any]:
         "llm_cost_usd": round(r.llm_cost_usd, 8),
         "fallbacks": r.fallbacks,
         "retries": r.retries,
+        "tried": list(r.tried),
         "escalated": r.escalated,
         "escalation_reason": r.escalation_reason,
         "task_kind": r.task_kind,

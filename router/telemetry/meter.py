@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 from router.dispatch.sse import EventSplitter, parse_event
-from router.policy.schema import ModelSpec
 
 RESPONSE_DONE = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
@@ -92,10 +91,6 @@ def text_of(data: dict[str, Any]) -> str:
                 if isinstance(call, dict) and isinstance(call.get("function"), dict):
                     parts.append(str(call["function"].get("arguments") or ""))
     return "".join(parts)
-
-
-def cost_usd(model: ModelSpec, prompt_tokens: int, completion_tokens: int) -> float:
-    return (prompt_tokens * model.price.input_per_mtok + completion_tokens * model.price.output_per_mtok) / 1e6
 
 
 TEXT_BATCH = 64 * 1024  # characters of streamed text held before they are counted and dropped

@@ -32,6 +32,7 @@ class RequestRecord:
     llm_cost_usd: float = 0.0  # what the route's LLM tier would have cost for the same tokens
     fallbacks: int = 0
     retries: int = 0
+    tried: tuple[str, ...] = ()  # catalog names of the models dispatch tried, in order (failed requests too)
     escalated: bool | None = None  # cascade routes only
     escalation_reason: str | None = None
     interrupted: bool = False  # the client left or the upstream failed mid-stream

@@ -8,9 +8,11 @@ AcceptedTimeout(UpstreamTimeout) a timeout after the upstream took the request (
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+import httpx
 
 from router.errors import UpstreamError, UpstreamTimeout
 from router.policy.schema import ModelSpec
@@ -74,3 +76,9 @@ class Upstream(Protocol):
     async def open_stream(self, target: Target, path: str, body: dict[str, Any]) -> ByteStream: ...
 
     async def aclose(self) -> None: ...
+
+
+def timed_out(errors: Iterable[BaseException | None]) -> bool:
+    """Whether one of the errors (an exception and its causes) is a timeout: Python's and aiohttp's
+    (TimeoutError and its subclasses) or httpx's. By type, never by the class's name."""
+    return any(isinstance(e, TimeoutError | httpx.TimeoutException) for e in errors)

@@ -20,7 +20,7 @@ import httpx
 import orjson
 
 from router.errors import UpstreamError, UpstreamTimeout
-from router.upstream.base import ByteStream, Reply, Target, UpstreamStatus
+from router.upstream.base import ByteStream, Reply, Target, UpstreamStatus, timed_out
 from router.upstream.params import allowed_fields, model_params
 from router.upstream.redact import provider_message, secrets_of
 
@@ -69,7 +69,7 @@ def _map_error(exc: Exception, target: Target) -> UpstreamError:
     reports as a 500 with the socket error's text) says only that."""
     status = getattr(exc, "status_code", None)
     chain = _chain(exc)
-    if status == 408 or any(isinstance(c, TimeoutError) or "Timeout" in type(c).__name__ for c in chain):
+    if status == 408 or timed_out(chain):  # litellm.Timeout says 408
         return UpstreamTimeout(f"model {target.name!r} timed out")
     if any(isinstance(c, (httpx.TransportError, OSError)) for c in chain):
         return UpstreamError(f"model {target.name!r} is unreachable (connection failed)")

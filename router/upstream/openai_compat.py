@@ -17,7 +17,7 @@ import httpx
 import orjson
 
 from router.errors import UpstreamError, UpstreamTimeout, scrub
-from router.upstream.base import AcceptedTimeout, ByteStream, Reply, Target, UpstreamStatus
+from router.upstream.base import AcceptedTimeout, ByteStream, Reply, Target, UpstreamStatus, timed_out
 from router.upstream.params import allowed_fields, model_params
 from router.upstream.passing import dumps, loads
 from router.upstream.redact import provider_message, secrets_of
@@ -96,10 +96,7 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 def _is_timeout(exc: BaseException) -> bool:
     # httpx-aiohttp maps several aiohttp connection errors onto httpx timeouts; judge by the real cause.
-    cause = exc.__cause__
-    if cause is None:
-        return isinstance(exc, httpx.TimeoutException)
-    return isinstance(cause, TimeoutError) or "Timeout" in type(cause).__name__
+    return timed_out([exc if exc.__cause__ is None else exc.__cause__])
 
 
 def _transport_error(exc: httpx.HTTPError, target: Target) -> UpstreamError:

@@ -23,7 +23,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from router import accounting
-from router.api.wire import valid_name
 from router.classify.classifier import Classification
 from router.context import RequestContext as RequestContext
 from router.context import Result as Result
@@ -35,6 +34,7 @@ from router.dispatch.outcome import Attempted, Outcome
 from router.dispatch.reliability import DispatchGuard
 from router.errors import BadRequest, NotFound, RouterError
 from router.gateway import Gateway
+from router.names import valid_name
 from router.policy.compiled import Policy
 from router.policy.decide import Decision, Hints, decide
 from router.policy.schema import AdapterSpec, RouteSpec

@@ -16,21 +16,16 @@ import orjson
 from starlette.requests import Request
 
 from router.errors import BadRequest, PayloadTooLarge
+from router.names import valid_name
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 _PLAIN_MESSAGE = frozenset({"role", "content"})
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 MAX_DEPTH = 254  # arrays and objects inside each other: orjson (which re-encodes every body) goes no deeper
-_NAME = re.compile(r"[\x21-\x7e]{1,128}")  # visible ASCII: safe in headers, metric labels and store keys
 
 
 class ClientDisconnected(Exception):
     """The client went away before its request body was complete: nobody is left to answer."""
-
-
-def valid_name(value: str) -> bool:
-    """A name that can travel in response headers, metric labels and store keys (adapter, tenant)."""
-    return _NAME.fullmatch(value) is not None
 
 
 def check_name(value: str, param: str) -> str:

@@ -22,7 +22,6 @@ class Classification:
     expected_output_tokens: int
     needs_tools: bool
     needs_json: bool
-    wants_logprobs: bool
     has_images: bool
     stream: bool
     elapsed_ms: float
@@ -108,7 +107,6 @@ class Classifier:
             expected_output_tokens=_expected_output(body),
             needs_tools=bool(body.get("tools") or body.get("functions")),
             needs_json=isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"),
-            wants_logprobs=bool(body.get("logprobs")),
             has_images=view.has_images,
             stream=body.get("stream") is True,
             elapsed_ms=(time.perf_counter() - started) * 1000,

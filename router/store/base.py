@@ -141,14 +141,6 @@ class BreakerState:
     window_failures: int = 0
     retry_in_s: float = 0.0  # while open: seconds until half_open
 
-    @property
-    def allows_traffic(self) -> bool:
-        """True when closed; half_open needs `breaker_try_probe`."""
-        return self.state == "closed"
-
-
-CLOSED = BreakerState("closed")
-
 
 @dataclass(frozen=True, slots=True)
 class BreakerEvent:

@@ -38,7 +38,7 @@ def main() -> None:
         "routes": {"plain": plain, "experts": {**plain, "experts": experts, "session": {"ttl_s": 60}}},
     }
     policy = parse_policy(json.dumps(data).encode(), "bench.yaml", {})
-    flags = dict(needs_tools=False, needs_json=False, wants_logprobs=False, has_images=False, stream=False)
+    flags = dict(needs_tools=False, needs_json=False, has_images=False, stream=False)
     c = Classification(Scores(0.2, 0.1, 0.1), "learned", 300, 256, elapsed_ms=0.0, task_kind="math", **flags)
     pinned = Hints(session="s", pin=SessionPin("s-math", "slm"))
     load = {"l-math": 1}

@@ -52,7 +52,7 @@ def policy() -> Policy:
 
 
 def cls(p: float = 0.2, tokens: int = 100, out: int = 256, **kw: Any) -> Classification:
-    base: dict[str, Any] = dict(needs_tools=False, needs_json=False, wants_logprobs=False, has_images=False, stream=False)
+    base: dict[str, Any] = dict(needs_tools=False, needs_json=False, has_images=False, stream=False)
     base.update(kw)
     return Classification(Scores(p, 0.0, 0.0), "test", tokens, out, elapsed_ms=0.0, **base)
 

@@ -54,7 +54,7 @@ def policy(data: dict[str, Any] = POLICY) -> Policy:
 
 def cls(kind: str, p: float = 0.1, tokens: int = 100, task_kind_as: str | None = None, **kw: Any) -> Classification:
     """`kind` is the decision's expected task kind; `task_kind_as` what the classifier said, when it differs."""
-    base: dict[str, Any] = dict(needs_tools=False, needs_json=False, wants_logprobs=False, has_images=False, stream=False)
+    base: dict[str, Any] = dict(needs_tools=False, needs_json=False, has_images=False, stream=False)
     base.update(kw)
     return Classification(Scores(p, 0.0, 0.0), "test", tokens, 100, elapsed_ms=0.0, task_kind=task_kind_as or kind, **base)
 

@@ -35,7 +35,7 @@ from router.telemetry.meter import StreamMeter, cost_usd, text_of, usage_of
 from router.telemetry.record import RequestRecord
 from router.tenancy import sessions
 from router.tenancy.auth import SINGLE_TENANT, authenticate
-from router.tenancy.estimate import Estimate, estimate, route_models
+from router.tenancy.estimate import check_output, estimate, route_models
 from router.tenancy.limits import Ticket
 from router.upstream.base import Target
 from router.upstream.passing import dumps, forwarded, renamer
@@ -151,12 +151,15 @@ def _models_of(ctx: RequestContext, resolved: Resolved) -> list[str]:
     return route_models(ctx.policy, resolved.route)
 
 
-async def admit_tenant(gw: Gateway, ctx: RequestContext, est: Estimate) -> Hints:
+async def admit_tenant(gw: Gateway, ctx: RequestContext, models: list[str], body: dict[str, Any]) -> Hints:
     """Rate limits, concurrency and budgets for the calling tenant, in one store call; returns the hints
-    routing must honour. Single-tenant gateways admit everything."""
+    routing must honour. Single-tenant gateways admit everything. `n` and the output maximums are
+    validated for every request; only a tenant's request is sized (nothing else reads the estimate)."""
     tenant = ctx.policy.tenants.get(ctx.tenant or "") if ctx.policy.multi_tenant else None
     if tenant is None:
+        check_output(body)
         return ctx.hints
+    est = estimate(ctx.policy, models, body)
     assert gw.admitter is not None
     ticket = await gw.admitter.admit(ctx.tenant or "", tenant.limits, est, ctx.policy.spec.server.limits_fail_open)
     ctx.ticket = ticket
@@ -181,12 +184,7 @@ def shadow(gw: Gateway, ctx: RequestContext, record: RequestRecord, decision: De
 
 async def _admitted(gw: Gateway, ctx: RequestContext, record: RequestRecord, models: list[str], body: dict[str, Any]) -> Hints:
     """Estimate (validating n and max_tokens) and admit; a refusal is accounted like any failed request."""
-    try:
-        est = estimate(ctx.policy, models, body)
-    except RouterError as exc:
-        _account_failure(gw, record, exc)
-        raise
-    hints = await _or_account(gw, record, admit_tenant(gw, ctx, est))
+    hints = await _or_account(gw, record, admit_tenant(gw, ctx, models, body))
     record.ticket = ctx.ticket
     return hints
 
@@ -468,7 +466,7 @@ async def explain(gw: Gateway, ctx: RequestContext, body: dict[str, Any]) -> dic
     before any classification), and its admission released at once."""
     resolved = await resolve(gw, ctx, body.get("model"))
     record = RequestRecord(ctx.request_id, "explain", resolved.name, tenant=ctx.tenant, started=ctx.started)
-    hints = await admit_tenant(gw, ctx, estimate(ctx.policy, _models_of(ctx, resolved), body))
+    hints = await admit_tenant(gw, ctx, _models_of(ctx, resolved), body)
     try:
         hints = await sessions.attach(gw.store, ctx.tenant or SINGLE_TENANT, resolved.route, body, hints)  # reads only
         classification, decision = plan(gw, ctx, body, resolved, hints)

@@ -82,8 +82,18 @@ def _error_status(status: int, body: bytes, response: httpx.Response, target: Ta
 
 
 def passed_headers(response: httpx.Response) -> dict[str, str]:
-    """Upstream headers the client sees too: rate-limit state and Retry-After."""
-    return {k: v for k, v in response.headers.items() if k.startswith("x-ratelimit-") or k == "retry-after"}
+    """Upstream headers the client sees too: rate-limit state and Retry-After (a repeated one joined with
+    ", ", as httpx's items() joins it). Picked from the raw bytes: decoding every header of every answer
+    (items()) cost more than the rest of this function, and most answers carry none of these."""
+    picked = [(k.lower(), v) for k, v in response.headers.raw if k[:12].lower() == b"x-ratelimit-" or k.lower() == b"retry-after"]
+    if not picked:
+        return {}
+    encoding = response.headers.encoding
+    passed: dict[str, str] = {}
+    for k, v in picked:
+        key, value = k.decode(encoding), v.decode(encoding)
+        passed[key] = f"{passed[key]}, {value}" if key in passed else value
+    return passed
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -102,7 +102,13 @@ class RedisStore(Store):
         self._breaker = self._r.register_script(lua.BREAKER)
         self._admit = self._r.register_script(lua.ADMIT)
         self._settle = self._r.register_script(lua.SETTLE)
-        self._coalescer = Coalescer(self._r, self.guard)  # the request path's calls: one round trip per batch
+        # the request path's calls, one round trip per batch, on connections of their own without socket
+        # timeouts: the batch's deadline (timeout_s, connect included) is the give-up time
+        batches = Redis.from_url(
+            url, socket_timeout=None, socket_connect_timeout=timeout_s, retry=Retry(NoBackoff(), 0), decode_responses=True
+        )
+        self._batches = batches
+        self._coalescer = Coalescer(batches, self.guard, deadline_s=timeout_s)
         self._local = MemoryStore()  # breakers and adapters as this process last saw them
         self._spend_seen: dict[str, dict[str, float]] = {}  # tenant -> {period: last value read}
         self._breaker_cache: dict[str, tuple[float, BreakerState]] = {}  # model -> (monotonic expiry, state)
@@ -437,3 +443,4 @@ class RedisStore(Store):
         if not await self.flush():
             log.warning("closing with %d buffered writes that never reached redis", len(self.buffer))
         await self._r.aclose()
+        await self._batches.aclose()

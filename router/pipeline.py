@@ -42,7 +42,7 @@ from router.policy.shadow import shadow_decide
 from router.telemetry.record import RequestRecord
 from router.tenancy import sessions
 from router.tenancy.auth import SINGLE_TENANT
-from router.tenancy.estimate import Estimate, estimate, route_models
+from router.tenancy.estimate import check_output, estimate, route_models
 from router.upstream.base import Reply, Target
 from router.upstream.passing import dumps, renamer
 
@@ -126,12 +126,15 @@ def _models_of(ctx: RequestContext, resolved: Resolved) -> list[str]:
     return route_models(ctx.policy, resolved.route)
 
 
-async def admit_tenant(gw: Gateway, ctx: RequestContext, est: Estimate) -> Hints:
+async def admit_tenant(gw: Gateway, ctx: RequestContext, models: list[str], body: dict[str, Any]) -> Hints:
     """Rate limits, concurrency and budgets for the calling tenant, in one store call; returns the hints
-    routing must honour. Single-tenant gateways admit everything."""
+    routing must honour. Single-tenant gateways admit everything. `n` and the output maximums are
+    validated for every request; only a tenant's request is sized (nothing else reads the estimate)."""
     tenant = ctx.policy.tenants.get(ctx.tenant or "") if ctx.policy.multi_tenant else None
     if tenant is None:
+        check_output(body)
         return ctx.hints
+    est = estimate(ctx.policy, models, body)
     assert gw.admitter is not None
     ticket = await gw.admitter.admit(ctx.tenant or "", tenant.limits, est, ctx.policy.spec.server.limits_fail_open)
     ctx.ticket = ticket
@@ -156,7 +159,7 @@ def shadow(gw: Gateway, ctx: RequestContext, decision: Decision, c: Classificati
 
 async def _admitted(gw: Gateway, ctx: RequestContext, record: RequestRecord, models: list[str], body: dict[str, Any]) -> Hints:
     """Estimate (validating n and max_tokens) and admit; the ticket goes on the record, to be released."""
-    hints = await admit_tenant(gw, ctx, estimate(ctx.policy, models, body))
+    hints = await admit_tenant(gw, ctx, models, body)
     accounting.admitted(record, ctx.ticket)
     return hints
 
@@ -347,7 +350,7 @@ async def explain(gw: Gateway, ctx: RequestContext, body: dict[str, Any]) -> dic
     before any classification), and its admission released at once."""
     resolved = await resolve(gw, ctx, body.get("model"))
     record = accounting.begin(ctx.request_id, "explain", resolved.name, ctx.tenant, ctx.started)
-    hints = await admit_tenant(gw, ctx, estimate(ctx.policy, _models_of(ctx, resolved), body))
+    hints = await admit_tenant(gw, ctx, _models_of(ctx, resolved), body)
     try:
         hints = await sessions.attach(gw.store, ctx.tenant or SINGLE_TENANT, resolved.route, body, hints)  # reads only
         classification, decision = plan(gw, ctx, body, resolved, hints)

@@ -15,9 +15,11 @@ section (read per connection, so a reload applies to new connections):
   all the same, so probes see the truth under a flood; a connection accepted over the cap has
   OVER_LIMIT_HEAD_S to send its head.
 
-The deadline is one timer per request, re-armed at the head's end: timers are cheap on uvloop and a
-request arrives with its body in one read almost always. `raise_file_limit` lifts the process's
-open-file limit to its hard limit at start-up, so a flood meets these caps before it meets EMFILE.
+The deadlines are kept as numbers, and a timer is armed only when a read leaves a request incomplete,
+at the current phase's deadline (the head's end moves it to the body's). A request that arrives with its
+body in one read, which is almost every request, never arms one (two timers armed and cancelled per
+request were a measurable cost on the hot path). `raise_file_limit` lifts the process's open-file limit
+to its hard limit at start-up, so a flood meets these caps before it meets EMFILE.
 """
 
 from __future__ import annotations
@@ -51,10 +53,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._timer: asyncio.TimerHandle | None = None
-        self._phase = "idle"  # idle | head | body: what the timer guards
+        self._armed_for = 0.0  # the deadline the timer is set to
+        self._phase = "idle"  # idle | head | body: what the deadline guards
+        self._deadline = 0.0  # loop time by which the phase must be over
         self._began = False  # some byte of the current head arrived
         self._head_read = 0  # bytes of reads that were all head
-        self._head_parsed = 0  # bytes of the URL and headers the parser has handed over
         self._refused = False
         self._limits = _DEFAULTS
 
@@ -69,7 +72,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._limits = limits = self._spec()
         self.timeout_keep_alive = limits.keep_alive_s  # type: ignore[assignment]  # uvicorn hands it to call_later
         over = len(self.connections) > limits.max_connections
-        self._arm("head", min(limits.head_timeout_s, OVER_LIMIT_HEAD_S) if over else limits.head_timeout_s)
+        self._start("head", min(limits.head_timeout_s, OVER_LIMIT_HEAD_S) if over else limits.head_timeout_s)
+        self._wait()  # a connection that never sends a byte is closed too
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -78,37 +82,34 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
-        if self._phase == "idle" and self._timer is None:  # bytes after an exchange: the next head's deadline runs
-            self._arm("head", self._limits.head_timeout_s)
+        if self._phase == "idle":  # bytes after an exchange: the next head's deadline runs from now
+            self._start("head", self._limits.head_timeout_s)
         was_head = self._phase == "head" and self._began
         super().data_received(data)
-        if was_head and self._phase == "head" and not self._refused:
+        if self._refused:
+            return
+        if was_head and self._phase == "head":
             # the whole read was head bytes (a read in which a head began is not counted: at most one read of slack)
             self._head_read += len(data)
             if self._head_read > self._limits.max_header_bytes:
                 self._refuse_head_too_large()
+                return
+        self._wait()
 
     # parser callbacks
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._began, self._head_read, self._head_parsed = True, 0, 0
-        if self._phase != "head" or self._timer is None:
-            self._arm("head", self._limits.head_timeout_s)
-
-    def on_url(self, url: bytes) -> None:
-        self._head_parsed += len(url)
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_parsed += len(name) + len(value) + 4
-        super().on_header(name, value)
+        self._began, self._head_read = True, 0
+        if self._phase != "head":
+            self._start("head", self._limits.head_timeout_s)
 
     def on_headers_complete(self) -> None:
         if self._refused:
             return
         limits = self._limits
-        if self._head_parsed > limits.max_header_bytes:
+        parsed = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)  # URL and headers
+        if parsed > limits.max_header_bytes:
             self._refuse_head_too_large()
             return
         path = self.url.split(b"?", 1)[0]
@@ -124,7 +125,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return
         super().on_headers_complete()
         self._began = False
-        self._arm("body", limits.body_timeout_s)
+        self._start("body", limits.body_timeout_s)
 
     def on_body(self, body: bytes) -> None:
         if not self._refused:
@@ -147,10 +148,21 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     # deadlines
 
-    def _arm(self, phase: str, seconds: float) -> None:
+    def _start(self, phase: str, seconds: float) -> None:
+        """A phase begins now and must be over within `seconds` (the timer follows in _wait)."""
+        self._phase, self._deadline = phase, self.loop.time() + seconds
+
+    def _wait(self) -> None:
+        """The request is still incomplete after a read: make sure the timer is set to its deadline."""
+        if self._phase == "idle" or (self._timer is not None and self._armed_for == self._deadline):
+            return
         self._disarm()
-        self._phase = phase
-        self._timer = self.loop.call_later(seconds, self._expired)
+        self._armed_for = self._deadline
+        self._timer = self.loop.call_at(self._deadline, self._expired)
+
+    def _arm(self, phase: str, seconds: float) -> None:
+        self._start(phase, seconds)
+        self._wait()
 
     def _disarm(self) -> None:
         if self._timer is not None:

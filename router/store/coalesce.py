@@ -5,9 +5,16 @@ hundreds of new Redis connections at a time (redis-py opens one per concurrent c
 out, the guard declared an outage and limits failed open. Queued here, a burst costs one pipelined round
 trip per batch on one connection, and a quiet gateway still sends each call at once.
 
-Scripts run by EVALSHA inside a plain pipeline; a NOSCRIPT reply (Redis restarted, or the script cache
-flushed) loads the script and sends those calls again. The batch runs under the store's Guard, so an
-outage answers every caller in it with DOWN.
+Scripts run by EVALSHA, the whole batch written at once on one connection of the client's pool, then
+one reply read per call (what a redis-py pipeline does, without its per-argument packing: an admission
+call has 22 arguments and redis-py's packer cost more client CPU than the rest of the round trip; see
+`command`). A NOSCRIPT reply (Redis restarted, or the script cache flushed) loads the script and sends
+those calls again. The batch runs under the store's Guard, so an outage answers every caller in it with
+DOWN; a connection that failed or was interrupted mid-batch is closed, never handed back half read.
+
+The client given here should have no socket timeout: `deadline_s` bounds each batch as a whole (connect,
+write, every reply), one timer per batch. redis-py's socket timeout costs a task per write (wait_for)
+and a timer per reply, on every request's admission.
 """
 
 from __future__ import annotations
@@ -26,9 +33,10 @@ Call = tuple[AsyncScript, Sequence[str], Sequence[Any], "asyncio.Future[Any]"]
 
 
 class Coalescer:
-    def __init__(self, redis: Redis, guard: Guard) -> None:
+    def __init__(self, redis: Redis, guard: Guard, deadline_s: float | None = None) -> None:
         self._r = redis
         self._guard = guard
+        self._deadline_s = deadline_s  # None: the guard's own
         self._queue: list[Call] = []
         self._runner: asyncio.Task[None] | None = None
 
@@ -51,7 +59,7 @@ class Coalescer:
             while self._queue:
                 batch, self._queue = self._queue, []
                 try:
-                    replies: list[Any] | Down = await self._guard.run(lambda b=batch: self._send(b))  # type: ignore[misc]
+                    replies: list[Any] | Down = await self._guard.run(lambda b=batch: self._send(b), self._deadline_s)  # type: ignore[misc]
                 except BaseException as exc:  # cancelled or a bug: no caller may wait forever
                     for *_, future in batch:
                         if not future.done():
@@ -80,11 +88,40 @@ class Coalescer:
         return replies
 
     async def _pipeline(self, batch: list[Call]) -> list[Any]:
-        pipe = self._r.pipeline(transaction=False)
-        for script, keys, args, _ in batch:
-            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-        replies = list(await pipe.execute(raise_on_error=False))
+        payload = b"".join(command("EVALSHA", script.sha, len(keys), *keys, *args) for script, keys, args, _ in batch)
+        pool = self._r.connection_pool
+        conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+        replies: list[Any] = []
+        try:
+            await conn.send_packed_command(payload)
+            for _ in batch:
+                try:
+                    replies.append(await conn.read_response())
+                except ResponseError as exc:  # this call's error reply; the connection is fine
+                    replies.append(exc)
+        except BaseException:
+            await conn.disconnect(nowait=True)  # unread replies would answer the next batch's calls
+            raise
+        finally:
+            await pool.release(conn)
         for i, reply in enumerate(replies):  # redis-py may hand NOSCRIPT over as a plain ResponseError
             if isinstance(reply, ResponseError) and not isinstance(reply, NoScriptError) and str(reply).startswith("NOSCRIPT"):
                 replies[i] = NoScriptError(str(reply))
         return replies
+
+
+def _arg(value: Any) -> bytes:
+    """One argument as redis-py's Encoder writes it (bytes as they are, numbers by repr, text as UTF-8)."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return repr(value).encode()
+    raise TypeError(f"a Redis argument must be bytes, str, int or float, not {type(value).__name__}")
+
+
+def command(*args: Any) -> bytes:
+    """One command in RESP, the Redis wire format: an array of bulk strings."""
+    data = [_arg(value) for value in args]
+    return b"*%d\r\n" % len(data) + b"".join([b"$%d\r\n%b\r\n" % (len(d), d) for d in data])

@@ -10,6 +10,11 @@ read on the request path from dispatch.board's local copy, which this store keep
 `breaker_views` and `breaker_report_many` (one round trip each for many breakers). `breaker_state`
 called without an explicit `now` is cached for `breaker_cache_s` (default 0.5 s).
 
+A run-time adapter found in Redis is answered from this process's copy for `adapter_cache_s` (default
+1 s), so naming one costs a round trip per adapter and second, not per request. What this process
+registers or deletes applies here at once; another replica's delete or re-registration is seen within
+`adapter_cache_s`. A name that is not found is asked again every time (it is about to be a 404).
+
 Redis outages never reach callers (see guard.py): every call has `timeout_s` (default 0.25 s) socket and
 connect timeouts and no retries; `hit` then fails open (default) or closed, `admit` as its request says
 (the policy's `server.limits_fail_open`); writes (settled spend among them) go to the outage
@@ -79,6 +84,7 @@ class RedisStore(Store):
         fail_open: bool = True,
         fail_closed_retry_s: float = 1.0,
         breaker_cache_s: float = 0.5,
+        adapter_cache_s: float = 1.0,
         reconnect_interval_s: float = 1.0,
         log_interval_s: float = 30.0,
         buffer_max: int = 10_000,
@@ -88,6 +94,7 @@ class RedisStore(Store):
         self.fail_open = fail_open
         self.fail_closed_retry_s = fail_closed_retry_s
         self.breaker_cache_s = breaker_cache_s
+        self.adapter_cache_s = adapter_cache_s
         self.stats = StoreStats()
         self._r: Redis = Redis.from_url(
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, retry=Retry(NoBackoff(), 0), decode_responses=True
@@ -102,10 +109,17 @@ class RedisStore(Store):
         self._breaker = self._r.register_script(lua.BREAKER)
         self._admit = self._r.register_script(lua.ADMIT)
         self._settle = self._r.register_script(lua.SETTLE)
-        self._coalescer = Coalescer(self._r, self.guard)  # the request path's calls: one round trip per batch
+        # the request path's calls, one round trip per batch, on connections of their own without socket
+        # timeouts: the batch's deadline (timeout_s, connect included) is the give-up time
+        batches = Redis.from_url(
+            url, socket_timeout=None, socket_connect_timeout=timeout_s, retry=Retry(NoBackoff(), 0), decode_responses=True
+        )
+        self._batches = batches
+        self._coalescer = Coalescer(batches, self.guard, deadline_s=timeout_s)
         self._local = MemoryStore()  # breakers and adapters as this process last saw them
         self._spend_seen: dict[str, dict[str, float]] = {}  # tenant -> {period: last value read}
         self._breaker_cache: dict[str, tuple[float, BreakerState]] = {}  # model -> (monotonic expiry, state)
+        self._adapter_fresh: dict[tuple[str, str], float] = {}  # (tenant, name) -> monotonic expiry of the copy
 
     # Rate limits
     async def hit(self, key: str, limit: int, window_s: float, cost: int = 1, now: float | None = None) -> RateDecision:
@@ -335,6 +349,9 @@ class RedisStore(Store):
             await pipe.execute()
 
         n = await self._local.put_adapters(batch)
+        fresh = time.monotonic() + self.adapter_cache_s
+        for a in batch:
+            self._adapter_fresh[a.tenant, a.name] = fresh
         if isinstance(await self.guard.run(write, deadline_s=max(self.guard.deadline_s, n * 1e-4)), Down):
             for a in batch:
                 self.buffer.put_adapter((a.tenant, a.name), a)
@@ -342,6 +359,7 @@ class RedisStore(Store):
 
     async def delete_adapter(self, tenant: str, name: str) -> bool:
         res = await self.guard.run(lambda: self._r.hdel(self.keys.adapters(tenant), name))
+        self._adapter_fresh.pop((tenant, name), None)
         existed = await self._local.delete_adapter(tenant, name)
         if isinstance(res, Down):
             self.buffer.put_adapter((tenant, name), None)
@@ -349,14 +367,19 @@ class RedisStore(Store):
         return bool(res)
 
     async def get_adapter(self, tenant: str, name: str) -> Adapter | None:
+        key = (tenant, name)
+        if self._adapter_fresh.get(key, 0.0) > time.monotonic():
+            return await self._local.get_adapter(tenant, name)
         res = await self.guard.run(lambda: self._r.hget(self.keys.adapters(tenant), name))
         if isinstance(res, Down):
             return await self._local.get_adapter(tenant, name)
         if res is None:
+            self._adapter_fresh.pop(key, None)
             await self._local.delete_adapter(tenant, name)
             return None
         adapter = decode_adapter(tenant, name, str(res))
         await self._local.put_adapters([adapter])
+        self._adapter_fresh[key] = time.monotonic() + self.adapter_cache_s
         return adapter
 
     async def list_adapters(self, tenant: str) -> list[Adapter]:
@@ -365,6 +388,7 @@ class RedisStore(Store):
             return await self._local.list_adapters(tenant)
         adapters = sorted((decode_adapter(tenant, str(name), str(raw)) for name, raw in res.items()), key=lambda a: a.name)
         for gone in {a.name for a in await self._local.list_adapters(tenant)} - set(res):
+            self._adapter_fresh.pop((tenant, gone), None)
             await self._local.delete_adapter(tenant, gone)
         await self._local.put_adapters(adapters)
         return adapters
@@ -437,3 +461,4 @@ class RedisStore(Store):
         if not await self.flush():
             log.warning("closing with %d buffered writes that never reached redis", len(self.buffer))
         await self._r.aclose()
+        await self._batches.aclose()

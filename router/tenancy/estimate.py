@@ -59,6 +59,12 @@ def output_cap(body: dict[str, Any]) -> int | None:
     return min(caps) if caps else None
 
 
+def check_output(body: dict[str, Any]) -> None:
+    """Validate `n` and the output maximums (400 naming the field), without sizing the request."""
+    choices(body)
+    output_cap(body)
+
+
 def _chars(value: Any, budget: int) -> int:
     """Characters of text in a JSON value (strings only), walking at most `budget` nodes: linear and bounded."""
     total, stack, seen = 0, [value], 0

@@ -21,7 +21,7 @@ import httpx
 from router.errors import BadRequest
 from router.policy.schema import ModelSpec
 from router.upstream.base import ByteStream, Reply, Target
-from router.upstream.openai_compat import OpenAICompatUpstream
+from router.upstream.openai_compat import OpenAICompatUpstream, Prepared, prepared
 from router.upstream.params import allowed_fields
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -56,11 +56,11 @@ class AnthropicMessages(OpenAICompatUpstream):
         super().__init__(transport)
         self._body = body
 
-    def _prepare(self, target: Target, path: str) -> tuple[httpx.URL, httpx.Headers, frozenset[str]]:
+    def _prepare(self, target: Target, path: str) -> Prepared:
         url = httpx.URL(messages_url(target.spec.endpoint.base_url))
         headers = _headers(target.spec)
         headers.setdefault("host", url.netloc.decode("ascii"))
-        return url, headers, allowed_fields("messages", target.spec.endpoint.extra_params)
+        return prepared(url, headers, allowed_fields("messages", target.spec.endpoint.extra_params))
 
     def _request(self, target: Target, path: str, body: dict[str, Any]) -> httpx.Request:
         try:

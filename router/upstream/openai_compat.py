@@ -82,8 +82,18 @@ def _error_status(status: int, body: bytes, response: httpx.Response, target: Ta
 
 
 def passed_headers(response: httpx.Response) -> dict[str, str]:
-    """Upstream headers the client sees too: rate-limit state and Retry-After."""
-    return {k: v for k, v in response.headers.items() if k.startswith("x-ratelimit-") or k == "retry-after"}
+    """Upstream headers the client sees too: rate-limit state and Retry-After (a repeated one joined with
+    ", ", as httpx's items() joins it). Picked from the raw bytes: decoding every header of every answer
+    (items()) cost more than the rest of this function, and most answers carry none of these."""
+    picked = [(k.lower(), v) for k, v in response.headers.raw if k[:12].lower() == b"x-ratelimit-" or k.lower() == b"retry-after"]
+    if not picked:
+        return {}
+    encoding = response.headers.encoding
+    passed: dict[str, str] = {}
+    for k, v in picked:
+        key, value = k.decode(encoding), v.decode(encoding)
+        passed[key] = f"{passed[key]}, {value}" if key in passed else value
+    return passed
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -121,41 +131,52 @@ async def _read(response: httpx.Response) -> bytes:
     return b"".join([chunk async for chunk in _stream_of(response)])
 
 
+# what a request to one endpoint and path starts from: its URL, its headers as raw pairs and their
+# (lowercased) names, and the body fields allowed through
+Prepared = tuple[httpx.URL, list[tuple[bytes, bytes]], frozenset[str], frozenset[str]]
+
+
+def prepared(url: httpx.URL, headers: httpx.Headers, allowed: frozenset[str]) -> Prepared:
+    names = frozenset(name.decode("latin-1").lower() for name, _ in headers.raw)
+    return url, headers.raw, names, allowed
+
+
 class OpenAICompatUpstream:
     def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
         self._transport = transport
         # URL, headers (with Host) and the fields allowed through built once per endpoint and path; httpx
         # then copies instead of re-parsing and re-encoding them on every request (9 us -> 1 us)
-        self._prepared: dict[tuple[object, ...], tuple[httpx.URL, httpx.Headers, frozenset[str]]] = {}
+        self._prepared: dict[tuple[object, ...], Prepared] = {}
 
     @property
     def transport(self) -> httpx.AsyncBaseTransport:
         """The pooled transport, shared with upstreams of other wires (router.upstream.anthropic)."""
         return self._transport
 
-    def _prepare(self, target: Target, path: str) -> tuple[httpx.URL, httpx.Headers, frozenset[str]]:
+    def _prepare(self, target: Target, path: str) -> Prepared:
         endpoint = target.spec.endpoint
         key = (path, endpoint.base_url, endpoint.api_key, tuple(endpoint.extra_params), *endpoint.headers.items())
-        prepared = self._prepared.get(key)
-        if prepared is None:
+        found = self._prepared.get(key)
+        if found is None:
             if len(self._prepared) >= MAX_CACHED_URLS:
                 self._prepared.clear()
             url = httpx.URL(f"{(endpoint.base_url or '').rstrip('/')}/{path}")
             headers = _headers(target)
             headers.setdefault("host", url.netloc.decode("ascii"))
-            prepared = self._prepared[key] = (url, headers, allowed_fields(path, endpoint.extra_params))
-        return prepared
+            found = self._prepared[key] = prepared(url, headers, allowed_fields(path, endpoint.extra_params))
+        return found
 
     def _request(self, target: Target, path: str, body: dict[str, Any]) -> httpx.Request:
-        url, ready, allowed = self._prepare(target, path)
+        url, ready, names, allowed = self._prepare(target, path)
         payload = dumps({**model_params(body, allowed), "model": target.upstream_model})
         stream = body.get("stream") is True
         extensions = {"timeout": _timeout(target, stream), STREAM: stream}
-        headers = ready.copy()
+        # as raw (name, value) pairs: httpx.Headers' own lookups and assignments re-encode every header
+        headers = list(ready)
         for name, value in target.headers.items():
-            if name not in headers:  # never the endpoint's own credentials, host or framing
-                headers[name] = value
-        headers["content-length"] = str(len(payload))
+            if name.lower() not in names:  # never the endpoint's own credentials, host or framing
+                headers.append((name.encode("ascii"), value.encode("ascii")))  # what httpx.Headers would encode
+        headers.append((b"content-length", str(len(payload)).encode()))
         return httpx.Request("POST", url, stream=httpx.ByteStream(payload), headers=headers, extensions=extensions)
 
     async def _send(self, target: Target, path: str, body: dict[str, Any]) -> httpx.Response:
@@ -176,7 +197,7 @@ class OpenAICompatUpstream:
     async def _load_adapter(self, target: Target) -> None:
         """POST /load_lora_adapter (vLLM's runtime LoRA API); failures surface on the retried request."""
         payload = {"lora_name": target.upstream_model, "lora_path": target.load_path}
-        url, headers, _ = self._prepare(target, "load_lora_adapter")
+        url, headers, _, _ = self._prepare(target, "load_lora_adapter")
         request = httpx.Request(
             "POST",
             url,

@@ -15,7 +15,10 @@ same fast upstream: no tenant on in-memory state, one tenant with limits (set hi
 on in-memory state, the same tenant on a local Redis, and each of those with `--workers 2`. It reports
 throughput and p50 at 16 clients, the Redis-backed / in-memory ratios, and Redis commands per request from
 `INFO commandstats` (reset before each Redis run). `--before TREE` runs the Redis configurations from
-another checkout too (e.g. /work/main), for a before/after in the same run. One worker is pinned to CPU 0
+another checkout too (e.g. /work/main), for a before/after in the same run. `--rounds N` runs the whole
+list N times over, one configuration after another, and reports each configuration's median over the
+rounds (and each ratio's median over the rounds): on a shared machine a burst of someone else's load
+then lands on one round of every configuration rather than on every run of one. One worker is pinned to CPU 0
 and the client, upstream and Redis to CPU 1; with two workers the gateway gets both CPUs and shares CPU 1
 with the client, so that figure says what two workers do on a 2-core box *with the client on it*.
 
@@ -303,12 +306,12 @@ def tenants_bench(a: argparse.Namespace) -> None:
     if a.before:
         before = Path(a.before)
         configs += [("BEFORE tenant, in-memory", True, False, 1, before), ("BEFORE tenant, Redis", True, True, 1, before)]
-    results: dict[str, dict[str, float]] = {}
+    per_round: dict[str, list[dict[str, float]]] = {name: [] for name, *_ in configs}
     try:
         time.sleep(0.3)
         client = redis.Redis(port=rport)
-        for name, tenant, on_redis, workers, tree in configs:
-            path = tmp / f"{len(results)}.yaml"
+        for name, tenant, on_redis, workers, tree in [c for _ in range(a.rounds) for c in configs]:
+            path = tmp / f"{sum(map(len, per_round.values()))}.yaml"
             path.write_text(tenant_policy(upstream, a.scorer, tenant))
             port = free_port()
             cmd = [PY, "-m", "router", "serve", "--policy", str(path), "--port", str(port), "--workers", str(workers)]
@@ -329,11 +332,19 @@ def tenants_bench(a: argparse.Namespace) -> None:
                 r["cpu_ms"] = cpu / total * 1000
                 r["commands"] = sum(stats.values()) / total if on_redis else float("nan")
                 r["evalsha"] = stats.get("evalsha", 0) / total if on_redis else float("nan")
-                results[name] = r
+                per_round[name].append(r)
     finally:
         up.terminate()
         rproc.terminate()
-    print(f"\n16 clients, wrk runs: {a.runs} x {a.seconds}s, medians; client, upstream and Redis on CPU 1\n")
+    results = {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in per_round.items()}
+
+    def ratio(a_name: str, b_name: str, key: str) -> str:
+        """b / a: from the medians, and per round (a and b ran minutes apart at most)."""
+        rounds = [b[key] / x[key] for x, b in zip(per_round[a_name], per_round[b_name], strict=True)]
+        each = " ".join(f"{v:.2f}" for v in rounds)
+        return f"{results[b_name][key] / results[a_name][key]:.2f}x" + (f" (rounds: {each})" if len(rounds) > 1 else "")
+
+    print(f"\n16 clients, wrk runs: {a.runs} x {a.seconds}s, {a.rounds} round(s), medians; client, upstream and Redis on CPU 1\n")
     print(
         f"{'configuration':36s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'non-2xx':>8s} {'CPU ms/req':>11s}"
         f" {'redis cmd/req':>14s} {'evalsha/req':>12s}"
@@ -343,17 +354,16 @@ def tenants_bench(a: argparse.Namespace) -> None:
             f"{name:36s} {r['rps']:8.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['non2xx']:8.0f} {r['cpu_ms']:11.3f}"
             f" {r['commands']:14.1f} {r['evalsha']:12.2f}"
         )
-    mem, red = results["tenant, in-memory"], results["tenant, Redis"]
-    print(f"\nRedis / in-memory throughput, same tenant: {red['rps'] / mem['rps']:.2f}x (target >= 0.8)")
-    print(f"Redis / in-memory p50, same tenant: {red['p50'] / mem['p50']:.2f}x (target <= 1.25)")
-    print(f"in-memory / Redis gateway CPU per request, same tenant: {mem['cpu_ms'] / red['cpu_ms']:.2f}x (capacity ratio)")
+    mem, red = "tenant, in-memory", "tenant, Redis"
+    print(f"\nRedis / in-memory throughput, same tenant: {ratio(mem, red, 'rps')} (target >= 0.8)")
+    print(f"Redis / in-memory p50, same tenant: {ratio(mem, red, 'p50')} (target <= 1.25)")
+    print(f"in-memory / Redis gateway CPU per request, same tenant: {ratio(red, mem, 'cpu_ms')} (capacity ratio)")
     for kind in ("no tenant, in-memory", "tenant, in-memory", "tenant, Redis"):
-        one, two = results[kind], results[f"{kind}, 2 workers"]
-        print(f"2 workers / 1 worker, {kind}: {two['rps'] / one['rps']:.2f}x (client on the same 2 cores)")
+        print(f"2 workers / 1 worker, {kind}: {ratio(kind, f'{kind}, 2 workers', 'rps')} (client on the same 2 cores)")
     if a.before:
-        b_mem, b_red = results["BEFORE tenant, in-memory"], results["BEFORE tenant, Redis"]
-        print(f"BEFORE: Redis / in-memory throughput {b_red['rps'] / b_mem['rps']:.2f}x, p50 {b_red['p50'] / b_mem['p50']:.2f}x, "
-              f"CPU capacity {b_mem['cpu_ms'] / b_red['cpu_ms']:.2f}x")  # fmt: skip
+        b_mem, b_red = "BEFORE tenant, in-memory", "BEFORE tenant, Redis"
+        print(f"BEFORE: Redis / in-memory throughput {ratio(b_mem, b_red, 'rps')}, p50 {ratio(b_mem, b_red, 'p50')}, "
+              f"CPU capacity {ratio(b_red, b_mem, 'cpu_ms')}")  # fmt: skip
 
 
 def main() -> None:
@@ -365,6 +375,7 @@ def main() -> None:
     ap.add_argument("--skip-litellm", action="store_true")
     ap.add_argument("--tenants", action="store_true", help="only the tenant / Redis / workers comparison (issue 16)")
     ap.add_argument("--before", help="with --tenants: also run the Redis configurations from this checkout")
+    ap.add_argument("--rounds", type=int, default=1, help="with --tenants: run every configuration this many times, interleaved")
     a = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("needs wrk (apt-get install wrk)")

@@ -16,12 +16,17 @@ import orjson
 TRACE_HEADERS = ("traceparent", "tracestate")
 
 
+_FIELD_VALUE = re.compile(r"[\x20-\x7e\t]*")  # visible ASCII, space and tab (RFC 9110 without obs-text)
+
+
 def forwarded(headers: Mapping[str, str], allowed: list[str], request_id: str) -> dict[str, str]:
-    """Trace context, the request id and the policy's allow-list of client headers, for the upstream."""
+    """Trace context, the request id and the policy's allow-list of client headers, for the upstream.
+    A value that is not visible ASCII (obs-text, control characters) is left out: the upstream's client
+    could not send it, and a caller's header must not turn its request into a gateway error."""
     out = {"x-request-id": request_id}
     for name in (*TRACE_HEADERS, *allowed):
         value = headers.get(name.lower())
-        if value is not None:
+        if value is not None and _FIELD_VALUE.fullmatch(value):
             out[name.lower()] = value
     return out
 

@@ -163,6 +163,20 @@ def test_trace_context_and_allow_listed_headers_reach_the_upstream(egw: Gateway,
     assert got.get("authorization") != "Bearer not-needed"  # the client's key never reaches the upstream
 
 
+def test_a_forwarded_header_the_upstream_could_not_take_is_dropped_not_a_500(egw: Gateway, slm: Upstream) -> None:
+    # header values arrive as bytes; anything but visible ASCII (here the UTF-8 of "é", a Latin-1 byte) is
+    # not passed on, and the request is answered as if the header were absent (this was a 500)
+    for raw in (b"00-caf\xc3\xa9", b"t\xffx"):
+        r = httpx.post(
+            egw.base_url + "/chat/completions",
+            json={"model": "small", "messages": MSG},
+            headers=[(b"traceparent", raw), (b"x-team-trace", raw)],
+        )
+        assert r.status_code == 200, r.text
+        got = {k.lower() for k in slm.received()[-1]["headers"]}
+        assert "traceparent" not in got and "x-team-trace" not in got
+
+
 def test_upstream_rate_limit_headers_come_back(egw: Gateway, slm: Upstream) -> None:
     slm.control(headers={"x-ratelimit-remaining-tokens": "1234", "x-ratelimit-limit-tokens": "5000", "x-upstream-secret": "s"})
     raw = client(egw).chat.completions.with_raw_response.create(model="small", messages=MSG)

@@ -58,7 +58,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
 BreakerStatus = Literal["closed", "open", "half_open"]
 DAY_TTL_S = 3 * 86400  # spend of a UTC day is kept this long after its first write
@@ -249,6 +249,12 @@ class Store(abc.ABC):
     """All shared state of the gateway. See the module docstring for the semantics of each method."""
 
     stats: StoreStats
+    backend: ClassVar[str] = "memory"  # what metrics and /readyz name the store by
+
+    @property
+    def available(self) -> bool:
+        """Whether the backend answers right now (an in-process store always does)."""
+        return True
 
     # Rate limits
     @abc.abstractmethod

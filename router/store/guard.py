@@ -54,6 +54,9 @@ class Guard:
         where: str,
         *,
         deadline_s: float,
+        probe: Callable[[], Awaitable[object]] = _nothing,
+        flush: Callable[[], Awaitable[None]] | None = None,
+        pending: Callable[[], int] = lambda: 0,
         reconnect_interval_s: float = 1.0,
         log_interval_s: float = 30.0,
     ) -> None:
@@ -62,9 +65,9 @@ class Guard:
         self.deadline_s = deadline_s
         self.reconnect_interval_s = reconnect_interval_s
         self.log_interval_s = log_interval_s
-        self.probe: Callable[[], Awaitable[object]] = _nothing  # set by the store: PING
-        self.flush: Callable[[], Awaitable[None]] | None = None  # set by the store: write the outage buffer
-        self.pending: Callable[[], int] = lambda: 0
+        self.probe = probe  # the store's PING
+        self.flush = flush  # writes the store's outage buffer
+        self.pending = pending  # how much the outage buffer holds
         self.down_since: float | None = None
         self._next_attempt = 0.0
         self._last_log = 0.0

@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, ClassVar
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -75,6 +75,12 @@ from router.store.memory import MemoryStore
 
 
 class RedisStore(Store):
+    backend: ClassVar[str] = "redis"
+
+    @property
+    def available(self) -> bool:
+        return self.guard.up
+
     def __init__(
         self,
         url: str,
@@ -101,10 +107,10 @@ class RedisStore(Store):
         )
         kw = self._r.connection_pool.connection_kwargs
         where = kw.get("path") or f"{kw.get('host', '?')}:{kw.get('port', '?')}"
-        self.guard = Guard(self.stats, str(where), deadline_s=2 * timeout_s + 0.05,
-                           reconnect_interval_s=reconnect_interval_s, log_interval_s=log_interval_s)  # fmt: skip
         self.buffer = OutageBuffer(self.stats, buffer_max)
-        self.guard.probe, self.guard.flush, self.guard.pending = self._r.ping, self._flush, self.buffer.__len__
+        self.guard = Guard(self.stats, str(where), deadline_s=2 * timeout_s + 0.05, probe=self._r.ping, flush=self._flush,
+                           pending=self.buffer.__len__, reconnect_interval_s=reconnect_interval_s,
+                           log_interval_s=log_interval_s)  # fmt: skip
         self._rate = self._r.register_script(lua.RATE)
         self._breaker = self._r.register_script(lua.BREAKER)
         self._admit = self._r.register_script(lua.ADMIT)

@@ -39,6 +39,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from router.policy.reload import PolicyHolder
+from router.store.base import Store
 from router.telemetry.record import RequestRecord
 from router.tenancy.auth import SINGLE_TENANT
 
@@ -59,9 +60,13 @@ GEN_AI = ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model
 
 
 class GatewayState(Protocol):
-    """What the metrics read from the gateway at scrape time (`store` is optional, read with getattr)."""
+    """What the metrics read at scrape time: the policy, the breakers and the state store (none in a
+    process that only renders metrics)."""
 
     policies: PolicyHolder
+
+    @property
+    def store(self) -> Store | None: ...
 
     def breaker_snapshot(self) -> dict[str, str]: ...
 
@@ -167,11 +172,9 @@ class StateCollector(Collector):
                         budget.add_metric([name, period], limit)
         yield budget
         up = GaugeMetricFamily("router_store_up", "1 while the state store answers (memory: always)", labels=["backend"])
-        store = getattr(self.state, "store", None)
+        store = self.state.store
         if store is not None:
-            guard = getattr(store, "guard", None)
-            backend = "redis" if guard is not None else "memory"
-            up.add_metric([backend], int(bool(getattr(guard, "up", True))))
+            up.add_metric([store.backend], int(store.available))
         yield up
 
 
@@ -348,7 +351,7 @@ class PrometheusObserver:
         policies = self.state.policies
         self._bump(self.m.reloads.labels("ok"), "reloads", policies.reloads)
         self._bump(self.m.reloads.labels("failed"), "failed_reloads", policies.failed_reloads)
-        stats = getattr(getattr(self.state, "store", None), "stats", None)
+        stats = self.state.store.stats if self.state.store is not None else None
         for name in STORE_COUNTERS:
             self._bump(self.m.store[name], f"store_{name}", int(getattr(stats, name, 0)))
         if policies.current.digest != self._primed:

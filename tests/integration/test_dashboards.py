@@ -313,6 +313,8 @@ def test_tenant_label_switch_and_separate_registries(
     from router.telemetry.record import RequestRecord
 
     class State:
+        store = None  # metrics rendered with no state store
+
         def __init__(self, path: Path) -> None:
             self.policies = PolicyHolder(path)
 

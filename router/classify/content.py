@@ -65,8 +65,12 @@ class Content:
     def correction(self, text: str, language: str) -> float:
         if language != LANGUAGE or not self.weights:
             return 0.0
-        found = self.weights.keys() & keys(text)  # one C-level set intersection
+        return self.of_keys(keys(text))
+
+    def of_keys(self, held: set[str]) -> float:
+        """The correction of a text holding the vocabulary keys `held` (training scores its rows with this)."""
+        found = self.weights.keys() & held  # one C-level set intersection
         if not found:
             return 0.0
-        total = math.fsum(map(self.weights.__getitem__, found)) / math.sqrt(len(found))
+        total = math.fsum(map(self.weights.__getitem__, found)) / math.sqrt(len(found))  # exact in any order
         return max(-self.clip, min(self.clip, total))

@@ -21,7 +21,6 @@ whether the router carries over to traffic it was not trained on. Training needs
 from __future__ import annotations
 
 import io
-import math
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -31,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from router.classify import content, signals
+from router.classify.content import Content
 from router.classify.learned import FORMAT_VERSION
 from router.learn.evaluate import Metrics, Outcome, by_benchmark
 from router.learn.jsonl import prompt_of, read_jsonl
@@ -187,13 +187,9 @@ def _matrix(keys: Sequence[set[str]], vocab: dict[str, int]) -> object:
 
 
 def _correction(weights: dict[str, float], f: Features) -> Array:
-    """The clipped content correction of each row, as router.classify.content computes it."""
-    out = np.zeros(len(f.keys))
-    for i, row in enumerate(f.keys):
-        found = [weights[k] for k in row if k in weights]
-        if found:
-            out[i] = math.fsum(found) / math.sqrt(len(found))  # fsum: exact, whatever the set's order
-    return np.clip(out, -CONTENT_CLIP, CONTENT_CLIP)
+    """The clipped content correction of each row, computed by serving's own code."""
+    correction = Content(weights, CONTENT_CLIP)
+    return np.array([correction.of_keys(row) for row in f.keys], dtype=np.float64)
 
 
 def fit_content(f: Features, rows: Sequence[Row]) -> dict[str, float]:
@@ -201,6 +197,7 @@ def fit_content(f: Features, rows: Sequence[Row]) -> dict[str, float]:
     benchmark weighs in by the square root of its size, so a small one is not drowned by a large one."""
     from collections import Counter
 
+    import scipy.sparse as sp
     from scipy.sparse.linalg import lsqr
 
     use = [i for i, r in enumerate(rows) if not r.graded and f.keys[i]]
@@ -217,8 +214,6 @@ def fit_content(f: Features, rows: Sequence[Row]) -> dict[str, float]:
     y = y - float(w @ y) / float(w.sum())
     a = _matrix([f.keys[i] for i in use], vocab)
     sw = np.sqrt(w)
-    import scipy.sparse as sp
-
     solution = lsqr(sp.diags(sw) @ a, y * sw, damp=float(np.sqrt(CONTENT_ALPHA)), atol=1e-8, btol=1e-8, iter_lim=2000)[0]
     # float32, as the weights file stores them: training scores what serving will
     return {k: float(np.float32(solution[j])) for k, j in vocab.items() if abs(solution[j]) > 1e-6}
@@ -256,7 +251,7 @@ def load_rows(paths: Iterable[Path]) -> tuple[list[Row], list[str]]:
 
 def design(texts: Sequence[str]) -> Array:
     """The signal matrix of `texts` (rows in order)."""
-    return features(texts).x
+    return np.array([signals.read(t).values for t in texts], dtype=np.float64).reshape(len(texts), len(signals.SIGNAL_NAMES))
 
 
 GRADED_WEIGHT = 2.0  # graded chat rows (arena) carry this much total weight against one benchmark's 1
